@@ -1,0 +1,59 @@
+package bitskip.engine;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * Chooses the backend: the command line's {@code --backend} wins, then the system property
+ * {@code bitskip.backend} (what the argument files in {@code tornado-flags/} set), then the environment
+ * variable {@code BITSKIP_BACKEND}, then the default.
+ */
+public final class Backends {
+    public static final String PROPERTY = "bitskip.backend";
+    public static final String ENV = "BITSKIP_BACKEND";
+
+    private static final Map<String, Supplier<Backend>> KNOWN = new LinkedHashMap<>();
+
+    static {
+        KNOWN.put("java", JavaBackend::new);
+    }
+
+    private Backends() {}
+
+    /** The names that can be passed to {@code --backend}. */
+    public static Iterable<String> names() {
+        return KNOWN.keySet();
+    }
+
+    public static String defaultName() {
+        return "java";
+    }
+
+    /** The name that {@link #create} would use for this command-line value (which may be null). */
+    public static String resolve(String flag) {
+        if (flag != null && !flag.isBlank()) {
+            return flag.trim();
+        }
+        String prop = System.getProperty(PROPERTY);
+        if (prop != null && !prop.isBlank()) {
+            return prop.trim();
+        }
+        String env = System.getenv(ENV);
+        if (env != null && !env.isBlank()) {
+            return env.trim();
+        }
+        return defaultName();
+    }
+
+    /** Creates the backend chosen by flag/property/environment/default; an unknown name lists the known ones. */
+    public static Backend create(String flag) {
+        String name = resolve(flag);
+        Supplier<Backend> s = KNOWN.get(name);
+        if (s == null) {
+            throw new IllegalArgumentException("unknown backend '" + name + "'; available: "
+                    + String.join(", ", KNOWN.keySet()));
+        }
+        return s.get();
+    }
+}

@@ -1,0 +1,259 @@
+package bitskip.model.config;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+
+/**
+ * Every field of a BitSkip model and its training run, one record, serialized as snake_case JSON
+ * ({@code d_model}, {@code lambda_ee}, ...) in {@code config.json}, in checkpoints and in the golden files
+ * of the PyTorch reference. The named switches of {@code shared/spec/MODEL.md} section 7 are fields here,
+ * so a user can flip any one of them alone. {@link Presets} builds a config from preset × profile × variant;
+ * the compact constructor refuses an invalid one before any work starts, naming the field.
+ */
+public record BitSkipConfig(
+        // ---- architecture ----
+        int vocabSize,
+        int dModel,
+        int nLayers,
+        int nHeads,
+        int nKvHeads,
+        int ffnDim,
+        int ctx,
+        float lnEps,
+        float ropeTheta,
+        /** Dropout on attention probabilities, on each sublayer output, and inside the FFN. */
+        float dropout,
+        /** H-BitLinear (LayerNorm, FWHT, quantize) on all six projections instead of BitLinear. */
+        boolean hadamard,
+        /** Activation bits of BitLinear. */
+        int actBits,
+        /** Activation bits of H-BitLinear: 4 in the paper's Eq. 3, 8 in Table 1 and the authors' code. */
+        int hadamardActBits,
+        /** relu2 on projection outputs: "all" (authors' code), "hadamard" (Eq. 3 literally), "none". */
+        String projectionAct,
+        /** The authors' learned absolute position table added to the token embedding (besides RoPE). */
+        boolean learnedPositions,
+        /** The authors' parameter-free LayerNorm before q/k/v in the no-Hadamard variants. */
+        boolean attnInputNorm,
+        /** Ternary weights (false: full-precision projections, for comparison runs). */
+        boolean ternary,
+
+        // ---- early exit, layer skipping, routing, auxiliary losses ----
+        float lambdaEe,
+        float pMax,
+        float lambdaR,
+        float lambdaQ,
+        /** Early-exit targets: "shifted" (next token) or "unshifted" (the current token: the authors' bug). */
+        String eeTargets,
+        /** Early-exit weights: "inverse" 1/(l+1) (paper) or "linear" (l+1) (authors' code). */
+        String eeWeights,
+        /** Final LayerNorm before the shared head on the exits during training. */
+        boolean eeFinalNorm,
+        /** Layer-skip probability p_max·(l/D)²: D = "L" (paper) or "L-1" (authors' code). */
+        String skipDenominator,
+        /** Routing loss: "per_token" mean of (l̄−l*)², or "batch_mean" (mean l̄ − l*)² (authors' code). */
+        String routeLoss,
+        /** Quantization loss: "l2" mean of ‖W−Ŵ‖² (paper Eq. 8) or "mse" mean of elementwise MSEs. */
+        String quantLoss,
+        /** Router exit at inference (p_exit > routerThreshold); the authors never used it. */
+        boolean routerExit,
+        float routerThreshold,
+        /** Initialization: "paper" (N(0, 0.02)) or "reference" (the authors' scheme). */
+        String init,
+
+        // ---- training ----
+        float lr,
+        float beta1,
+        float beta2,
+        float adamEps,
+        float weightDecay,
+        float gradClip,
+        /** "wsd" (warmup–stable–decay) or "cosine" (linear warmup then cosine to 0). */
+        String schedule,
+        /** Warmup steps; -1 means min(100, steps/10). */
+        int warmupSteps,
+        /** Fraction of the run spent in the WSD linear decay. */
+        float decayFrac,
+        int batch,
+        int accum,
+        int steps,
+        int evalEvery,
+        /** Validation batches per evaluation; 0 means the whole split. */
+        int evalBatches,
+        int patience,
+        /** An evaluation improves on the best only by more than this many perplexity points. */
+        float minDeltaPpl,
+        long seed,
+        /** Rows of the LM head computed at once (logits of all rows never exist together). */
+        int headChunk,
+
+        // ---- provenance ----
+        String preset,
+        String profile,
+        String variant) {
+
+    public BitSkipConfig {
+        positive("vocab_size", vocabSize);
+        positive("d_model", dModel);
+        positive("n_layers", nLayers);
+        positive("n_heads", nHeads);
+        positive("n_kv_heads", nKvHeads);
+        positive("ffn_dim", ffnDim);
+        positive("ctx", ctx);
+        if (dModel % nHeads != 0) {
+            throw invalid("n_heads", nHeads, "must divide d_model = " + dModel);
+        }
+        if (nHeads % nKvHeads != 0) {
+            throw invalid("n_kv_heads", nKvHeads, "must divide n_heads = " + nHeads);
+        }
+        if ((dModel / nHeads) % 2 != 0) {
+            throw invalid("n_heads", nHeads, "head size d_model/n_heads = " + dModel / nHeads + " must be even for RoPE");
+        }
+        if (dModel % 4 != 0) {
+            throw invalid("d_model", dModel, "must be a multiple of 4 (the router's hidden size is d_model/4)");
+        }
+        if (!(lnEps > 0)) {
+            throw invalid("ln_eps", lnEps, "must be positive");
+        }
+        if (!(ropeTheta > 0)) {
+            throw invalid("rope_theta", ropeTheta, "must be positive");
+        }
+        rate("dropout", dropout, false);
+        bits("act_bits", actBits);
+        bits("hadamard_act_bits", hadamardActBits);
+        oneOf("projection_act", projectionAct, "all", "hadamard", "none");
+        nonNegative("lambda_ee", lambdaEe);
+        rate("p_max", pMax, false);
+        nonNegative("lambda_r", lambdaR);
+        nonNegative("lambda_q", lambdaQ);
+        oneOf("ee_targets", eeTargets, "shifted", "unshifted");
+        oneOf("ee_weights", eeWeights, "inverse", "linear");
+        oneOf("skip_denominator", skipDenominator, "L", "L-1");
+        oneOf("route_loss", routeLoss, "per_token", "batch_mean");
+        oneOf("quant_loss", quantLoss, "l2", "mse");
+        if (!(routerThreshold > 0 && routerThreshold < 1)) {
+            throw invalid("router_threshold", routerThreshold, "must be in (0, 1)");
+        }
+        oneOf("init", init, "paper", "reference");
+        if (!(lr > 0)) {
+            throw invalid("lr", lr, "must be positive");
+        }
+        rate("beta1", beta1, false);
+        rate("beta2", beta2, false);
+        if (!(adamEps > 0)) {
+            throw invalid("adam_eps", adamEps, "must be positive");
+        }
+        nonNegative("weight_decay", weightDecay);
+        if (!(gradClip > 0)) {
+            throw invalid("grad_clip", gradClip, "must be positive");
+        }
+        oneOf("schedule", schedule, "wsd", "cosine");
+        if (warmupSteps < -1) {
+            throw invalid("warmup_steps", warmupSteps, "must be -1 (automatic) or >= 0");
+        }
+        if (!(decayFrac >= 0 && decayFrac <= 1)) {
+            throw invalid("decay_frac", decayFrac, "must be in [0, 1]");
+        }
+        positive("batch", batch);
+        positive("accum", accum);
+        positive("steps", steps);
+        positive("eval_every", evalEvery);
+        if (evalBatches < 0) {
+            throw invalid("eval_batches", evalBatches, "must be >= 0 (0 = the whole split)");
+        }
+        positive("patience", patience);
+        nonNegative("min_delta_ppl", minDeltaPpl);
+        positive("head_chunk", headChunk);
+    }
+
+    // ---- derived quantities ----
+
+    @JsonIgnore
+    public int headSize() {
+        return dModel / nHeads;
+    }
+
+    @JsonIgnore
+    public int routerHidden() {
+        return dModel / 4;
+    }
+
+    /** Whether relu2 follows each quantized projection. */
+    @JsonIgnore
+    public boolean projectionRelu2() {
+        return projectionAct.equals("all") || (projectionAct.equals("hadamard") && hadamard);
+    }
+
+    /** Activation bits of the quantized projections of this variant. */
+    @JsonIgnore
+    public int projectionBits() {
+        return hadamard ? hadamardActBits : actBits;
+    }
+
+    /** Layer-skip probability of layer l (0 for the last layer, which is never skipped). */
+    public double skipProbability(int l) {
+        if (l == nLayers - 1) {
+            return 0.0;
+        }
+        double denom = skipDenominator.equals("L") ? nLayers : nLayers - 1;
+        double r = l / denom;
+        return pMax * r * r;
+    }
+
+    /** The normalized early-exit weight w̄_l. */
+    public double exitWeight(int l) {
+        double sum = 0;
+        for (int i = 0; i < nLayers; i++) {
+            sum += rawExitWeight(i);
+        }
+        return rawExitWeight(l) / sum;
+    }
+
+    private double rawExitWeight(int l) {
+        return eeWeights.equals("inverse") ? 1.0 / (l + 1) : (l + 1);
+    }
+
+    /** Warmup steps after resolving the automatic value. */
+    @JsonIgnore
+    public int resolvedWarmup() {
+        return warmupSteps >= 0 ? warmupSteps : Math.min(100, steps / 10);
+    }
+
+    // ---- checks ----
+
+    private static IllegalArgumentException invalid(String field, Object value, String rule) {
+        return new IllegalArgumentException("invalid configuration: " + field + " = " + value + ": " + rule);
+    }
+
+    private static void positive(String field, int v) {
+        if (v <= 0) {
+            throw invalid(field, v, "must be positive");
+        }
+    }
+
+    private static void nonNegative(String field, float v) {
+        if (!(v >= 0)) {
+            throw invalid(field, v, "must be >= 0");
+        }
+    }
+
+    private static void rate(String field, float v, boolean allowOne) {
+        if (!(v >= 0 && (allowOne ? v <= 1 : v < 1))) {
+            throw invalid(field, v, allowOne ? "must be in [0, 1]" : "must be in [0, 1)");
+        }
+    }
+
+    private static void bits(String field, int v) {
+        if (v < 2 || v > 8) {
+            throw invalid(field, v, "must be between 2 and 8 bits");
+        }
+    }
+
+    private static void oneOf(String field, String v, String... allowed) {
+        for (String a : allowed) {
+            if (a.equals(v)) {
+                return;
+            }
+        }
+        throw invalid(field, v == null ? "null" : "'" + v + "'", "must be one of " + String.join(", ", allowed));
+    }
+}

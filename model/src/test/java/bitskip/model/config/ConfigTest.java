@@ -1,0 +1,98 @@
+package bitskip.model.config;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigTest {
+
+    @Test
+    void jsonRoundTripKeepsEveryFieldInSnakeCase() {
+        for (String profile : Presets.PROFILES) {
+            for (String variant : Presets.VARIANTS) {
+                BitSkipConfig c = Presets.build("tiny", profile, variant);
+                String json = Configs.toJson(c);
+                assertTrue(json.contains("\"d_model\" : 128"), json);
+                assertTrue(json.contains("\"lambda_ee\""), json);
+                assertTrue(json.contains("\"p_max\""), json);
+                assertTrue(json.contains("\"n_kv_heads\" : 2"), json);
+                assertFalse(json.contains("head_size"), "derived values are not serialized");
+                assertEquals(c, Configs.fromJson(json, "test"));
+            }
+        }
+    }
+
+    @Test
+    void variantsAndProfilesFollowTheSpec() {
+        BitSkipConfig b = Presets.build("paper-85m", "paper", "bitskip");
+        assertEquals(512, b.dModel());
+        assertEquals(12, b.nLayers());
+        assertEquals(0.3f, b.lambdaEe());
+        assertEquals(4, b.projectionBits());
+        assertEquals(0.0, b.skipProbability(11));
+        assertEquals(0.7 * (5.0 / 12) * (5.0 / 12), b.skipProbability(5), 1e-7);
+        BitSkipConfig r = Presets.build("paper-85m", "reference", "baseline");
+        assertEquals(0.0f, r.lambdaR());
+        assertEquals(0.0f, r.lambdaQ());
+        assertEquals(0.2f, Presets.build("paper-85m", "reference", "ee-only").lambdaR());
+        assertEquals(0.2f, Presets.build("paper-85m", "paper", "baseline").lambdaR());
+        assertEquals(16, r.batch());
+        assertTrue(r.learnedPositions());
+        BitSkipConfig rh = Presets.build("paper-85m", "reference", "bitskip");
+        assertEquals(0.7 * (5.0 / 11) * (5.0 / 11), rh.skipProbability(5), 1e-7);
+        assertEquals(8, rh.projectionBits());
+        // normalized exit weights sum to one; inverse favours early layers, linear late ones
+        double s = 0;
+        for (int l = 0; l < 12; l++) {
+            s += b.exitWeight(l);
+        }
+        assertEquals(1.0, s, 1e-12);
+        assertTrue(b.exitWeight(0) > b.exitWeight(11));
+        assertTrue(rh.exitWeight(0) < rh.exitWeight(11));
+    }
+
+    @Test
+    void overridesParseByFieldTypeAndInvalidValuesNameTheField() {
+        BitSkipConfig base = Presets.build("tiny", "paper", "bitskip");
+        BitSkipConfig c = Configs.override(base, Map.of("lr", "3e-4", "n_layers", "2", "hadamard", "false",
+                "ee-targets", "unshifted"), "--set");
+        assertEquals(3e-4f, c.lr());
+        assertEquals(2, c.nLayers());
+        assertFalse(c.hadamard());
+        assertEquals("unshifted", c.eeTargets());
+
+        assertMessage(() -> Configs.override(base, Map.of("n_heads", "3"), "--set"), "n_heads");
+        assertMessage(() -> Configs.override(base, Map.of("n_kv_heads", "3"), "--set"), "n_kv_heads");
+        assertMessage(() -> Configs.override(base, Map.of("dropout", "-0.1"), "--set"), "dropout");
+        assertMessage(() -> Configs.override(base, Map.of("p_max", "1"), "--set"), "p_max");
+        assertMessage(() -> Configs.override(base, Map.of("lambda_ee", "-1"), "--set"), "lambda_ee");
+        assertMessage(() -> Configs.override(base, Map.of("schedule", "linear"), "--set"), "schedule");
+        assertMessage(() -> Configs.override(base, Map.of("no_such_field", "1"), "--set"), "no_such_field");
+        assertMessage(() -> Configs.override(base, Map.of("steps", "many"), "--set"), "steps");
+        assertMessage(() -> Presets.build("huge", "paper", "bitskip"), "preset");
+        assertMessage(() -> Presets.build("tiny", "paper", "h+ee"), "variant");
+    }
+
+    @Test
+    void configFileOverridesFieldsAndRefusesUnknownOnes(@TempDir Path dir) throws Exception {
+        BitSkipConfig base = Presets.build("tiny", "paper", "bitskip");
+        Path f = dir.resolve("c.json");
+        Files.writeString(f, "{\"lr\": 0.001, \"batch\": 8}");
+        BitSkipConfig c = Configs.overrideFromFile(base, f);
+        assertEquals(0.001f, c.lr());
+        assertEquals(8, c.batch());
+        Files.writeString(f, "{\"lrr\": 0.001}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "lrr");
+        Files.writeString(f, "{\"batch\": \"eight\"}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "batch");
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable e, String field) {
+        IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, e);
+        assertTrue(ex.getMessage().contains(field), "message should name " + field + ": " + ex.getMessage());
+    }
+}
