@@ -1,0 +1,262 @@
+package bitskip.model.nn;
+
+import bitskip.engine.Backend;
+import bitskip.engine.Tensor;
+import bitskip.model.config.BitSkipConfig;
+
+/**
+ * One post-norm transformer block with its routing gate:
+ * <pre>
+ *   a = Attention(h);  h = LN_attn(h + dropout(a))
+ *   f = FFN(h);        h = LN_ffn(h + dropout(f))      FFN(x) = down(dropout(relu2(up(x))))
+ *   p_exit = Router(h)
+ * </pre>
+ * Attention: q, k, v projections (after a parameter-free LayerNorm when the config's attn_input_norm
+ * applies), RoPE on q and k, causal grouped-query attention with dropout on the probabilities, o projection.
+ * The block keeps every activation its backward pass reads, for up to maxB × ctx rows.
+ */
+final class Block {
+    private final BitSkipConfig c;
+    private final int layer;
+    private final int C, F, NH, NKV, HS, H, KV;
+    private final float eps;
+    private final float pDrop;
+    private final boolean inputNorm;
+
+    final Param attnNormW, attnNormB, ffnNormW, ffnNormB;
+    final Param routerNormW, routerNormB, fc1W, fc1B, fc2W, fc2B;
+    final Projection q, k, v, o, up, down;
+
+    // saved activations
+    private final Tensor aIn, aMean, aRstd;
+    private final Tensor qr, kr, probs, att, attnMask;
+    private final Tensor oDrop, oMask, r1, h1, h1Mean, h1Rstd;
+    private final Tensor g, gDrop, gMask, dDrop, dMask, r2, outMean, outRstd;
+    /** The block's output before layer skipping. */
+    final Tensor blockOut;
+    final Tensor p, rLn, rMean, rRstd, rHidden;
+
+    Block(Backend be, BitSkipConfig c, ParamList params, int layer, int maxB) {
+        this.c = c;
+        this.layer = layer;
+        C = c.dModel();
+        F = c.ffnDim();
+        NH = c.nHeads();
+        NKV = c.nKvHeads();
+        HS = c.headSize();
+        H = c.routerHidden();
+        KV = NKV * HS;
+        eps = c.lnEps();
+        pDrop = c.dropout();
+        inputNorm = c.attnInputNorm() && !c.hadamard();
+        int T = c.ctx();
+        int N = maxB * T;
+        String pre = "layers." + layer + ".";
+
+        q = new Projection(be, c, params, pre + "attn.q_proj", C, C, N);
+        k = new Projection(be, c, params, pre + "attn.k_proj", C, KV, N);
+        v = new Projection(be, c, params, pre + "attn.v_proj", C, KV, N);
+        o = new Projection(be, c, params, pre + "attn.o_proj", C, C, N);
+        attnNormW = params.add(pre + "attn_norm.weight", Param.Kind.NORM_WEIGHT, C);
+        attnNormB = params.add(pre + "attn_norm.bias", Param.Kind.BIAS, C);
+        up = new Projection(be, c, params, pre + "ffn.up_proj", C, F, N);
+        down = new Projection(be, c, params, pre + "ffn.down_proj", F, C, N);
+        ffnNormW = params.add(pre + "ffn_norm.weight", Param.Kind.NORM_WEIGHT, C);
+        ffnNormB = params.add(pre + "ffn_norm.bias", Param.Kind.BIAS, C);
+        routerNormW = params.add(pre + "router.norm.weight", Param.Kind.NORM_WEIGHT, C);
+        routerNormB = params.add(pre + "router.norm.bias", Param.Kind.BIAS, C);
+        fc1W = params.add(pre + "router.fc1.weight", Param.Kind.LINEAR, H, C);
+        fc1B = params.add(pre + "router.fc1.bias", Param.Kind.BIAS, H);
+        fc2W = params.add(pre + "router.fc2.weight", Param.Kind.LINEAR, 1, H);
+        fc2B = params.add(pre + "router.fc2.bias", Param.Kind.BIAS, 1);
+
+        String a = "act.layer" + layer + ".";
+        aIn = inputNorm ? be.alloc(a + "attn_in", N * C) : null;
+        aMean = inputNorm ? be.alloc(a + "attn_in_mean", N) : null;
+        aRstd = inputNorm ? be.alloc(a + "attn_in_rstd", N) : null;
+        qr = be.alloc(a + "q_rope", N * C);
+        kr = be.alloc(a + "k_rope", N * KV);
+        probs = be.alloc(a + "probs", maxB * NH * T * T);
+        att = be.alloc(a + "att", N * C);
+        boolean drop = pDrop > 0;
+        attnMask = drop ? be.alloc(a + "attn_mask", maxB * NH * T * T) : null;
+        oDrop = drop ? be.alloc(a + "o_drop", N * C) : null;
+        oMask = drop ? be.alloc(a + "o_mask", N * C) : null;
+        r1 = be.alloc(a + "resid1", N * C);
+        h1 = be.alloc(a + "h1", N * C);
+        h1Mean = be.alloc(a + "h1_mean", N);
+        h1Rstd = be.alloc(a + "h1_rstd", N);
+        g = be.alloc(a + "ffn_act", N * F);
+        gDrop = drop ? be.alloc(a + "ffn_act_drop", N * F) : null;
+        gMask = drop ? be.alloc(a + "ffn_mask", N * F) : null;
+        dDrop = drop ? be.alloc(a + "down_drop", N * C) : null;
+        dMask = drop ? be.alloc(a + "down_mask", N * C) : null;
+        r2 = be.alloc(a + "resid2", N * C);
+        blockOut = be.alloc(a + "out", N * C);
+        outMean = be.alloc(a + "out_mean", N);
+        outRstd = be.alloc(a + "out_rstd", N);
+        p = be.alloc(a + "p_exit", N);
+        rLn = be.alloc(a + "router_ln", N * C);
+        rMean = be.alloc(a + "router_mean", N);
+        rRstd = be.alloc(a + "router_rstd", N);
+        rHidden = be.alloc(a + "router_hidden", N * H);
+    }
+
+    /** blockOut = block(hin) for B sequences of T tokens; dropout masks drawn from dropSeed when training. */
+    void forward(Backend be, Tensor hin, Tensor cos, Tensor sin, int B, int T, boolean train, long dropSeed) {
+        int N = B * T;
+        boolean drop = train && pDrop > 0;
+        Tensor x = hin;
+        if (inputNorm) {
+            be.layerNormForward(aIn, aMean, aRstd, hin, null, null, N, C, eps);
+            x = aIn;
+        }
+        q.forward(be, x, N);
+        k.forward(be, x, N);
+        v.forward(be, x, N);
+        be.ropeForward(qr, q.y, cos, sin, B, T, NH, HS, 0);
+        be.ropeForward(kr, k.y, cos, sin, B, T, NKV, HS, 0);
+        if (drop) {
+            be.dropoutMask(attnMask, B * NH * T * T, pDrop, dropSeed, streamOffset(0));
+        }
+        be.attentionForward(att, probs, qr, kr, v.y, drop ? attnMask : null, B, T, NH, NKV, HS);
+        o.forward(be, att, N);
+        Tensor oOut = o.y;
+        if (drop) {
+            be.dropoutMask(oMask, N * C, pDrop, dropSeed, streamOffset(1));
+            be.dropoutForward(oDrop, o.y, oMask, N * C);
+            oOut = oDrop;
+        }
+        be.add(r1, hin, oOut, N * C);
+        be.layerNormForward(h1, h1Mean, h1Rstd, r1, attnNormW.value, attnNormB.value, N, C, eps);
+
+        up.forward(be, h1, N);
+        be.relu2Forward(g, up.y, N * F);
+        Tensor gOut = g;
+        if (drop) {
+            be.dropoutMask(gMask, N * F, pDrop, dropSeed, streamOffset(2));
+            be.dropoutForward(gDrop, g, gMask, N * F);
+            gOut = gDrop;
+        }
+        down.forward(be, gOut, N);
+        Tensor dOut = down.y;
+        if (drop) {
+            be.dropoutMask(dMask, N * C, pDrop, dropSeed, streamOffset(3));
+            be.dropoutForward(dDrop, down.y, dMask, N * C);
+            dOut = dDrop;
+        }
+        be.add(r2, h1, dOut, N * C);
+        be.layerNormForward(blockOut, outMean, outRstd, r2, ffnNormW.value, ffnNormB.value, N, C, eps);
+    }
+
+    /** p = Router(h), h being this layer's output after layer skipping. */
+    void routerForward(Backend be, Tensor h, int N) {
+        be.routerForward(p, rLn, rMean, rRstd, rHidden, h, routerNormW.value, routerNormB.value, fc1W.value,
+                fc1B.value, fc2W.value, fc2B.value, N, C, H, eps);
+    }
+
+    /** Accumulates dh += the router's gradient with respect to h, given dp (N). */
+    void routerBackward(Backend be, Tensor dh, Tensor dp, Tensor h, Grads s, int N) {
+        be.routerBackward(dh, routerNormW.grad, routerNormB.grad, fc1W.grad, fc1B.grad, fc2W.grad, fc2B.grad,
+                s.dlogit, s.dhidden, s.dpre, s.dln, dp, p, rLn, rMean, rRstd, rHidden, h, routerNormW.value,
+                fc1W.value, fc2W.value, N, C, H);
+    }
+
+    /**
+     * Backward through the block: given dOut (the gradient of blockOut), accumulates dhin and every
+     * parameter gradient. Uses the shared scratch s; overwrites dOut.
+     */
+    void backward(Backend be, Tensor dhin, Tensor dOut, Tensor hin, Tensor cos, Tensor sin, Grads s,
+                  Projection.Scratch ps, int B, int T, boolean train) {
+        int N = B * T;
+        boolean drop = train && pDrop > 0;
+        // h = LN_ffn(r2), r2 = h1 + dropout(down(dropout(relu2(up(h1)))))
+        be.zero(s.dr);
+        be.layerNormBackward(s.dr, ffnNormW.grad, ffnNormB.grad, dOut, r2, ffnNormW.value, outMean, outRstd, N, C);
+        be.copy(s.dh1, s.dr, N * C);
+        Tensor dDown = s.dr;
+        if (drop) {
+            be.zero(s.dtmp);
+            be.dropoutBackward(s.dtmp, s.dr, dMask, N * C);
+            dDown = s.dtmp;
+        }
+        be.zero(s.dg);
+        down.backward(be, s.dg, dDown, drop ? gDrop : g, ps, N);
+        Tensor dg = s.dg;
+        if (drop) {
+            be.zero(s.dgTmp);
+            be.dropoutBackward(s.dgTmp, s.dg, gMask, N * F);
+            dg = s.dgTmp;
+        }
+        be.zero(s.du);
+        be.relu2Backward(s.du, dg, up.y, N * F);
+        up.backward(be, s.dh1, s.du, h1, ps, N);
+
+        // h1 = LN_attn(r1), r1 = hin + dropout(o(attention(...)))
+        be.zero(s.dr);
+        be.layerNormBackward(s.dr, attnNormW.grad, attnNormB.grad, s.dh1, r1, attnNormW.value, h1Mean, h1Rstd, N, C);
+        be.accumulate(dhin, s.dr, N * C);
+        Tensor dO = s.dr;
+        if (drop) {
+            be.zero(s.dtmp);
+            be.dropoutBackward(s.dtmp, s.dr, oMask, N * C);
+            dO = s.dtmp;
+        }
+        be.zero(s.datt);
+        o.backward(be, s.datt, dO, att, ps, N);
+        be.zero(s.dqr);
+        be.zero(s.dkr);
+        be.zero(s.dv);
+        be.attentionBackward(s.dqr, s.dkr, s.dv, s.attScratch, s.datt, qr, kr, v.y, probs, drop ? attnMask : null,
+                B, T, NH, NKV, HS);
+        be.zero(s.dq);
+        be.zero(s.dk);
+        be.ropeBackward(s.dq, s.dqr, cos, sin, B, T, NH, HS, 0);
+        be.ropeBackward(s.dk, s.dkr, cos, sin, B, T, NKV, HS, 0);
+        Tensor x = inputNorm ? aIn : hin;
+        Tensor dx = inputNorm ? s.dx : dhin;
+        if (inputNorm) {
+            be.zero(s.dx);
+        }
+        q.backward(be, dx, s.dq, x, ps, N);
+        k.backward(be, dx, s.dk, x, ps, N);
+        v.backward(be, dx, s.dv, x, ps, N);
+        if (inputNorm) {
+            be.layerNormBackward(dhin, null, null, s.dx, hin, null, aMean, aRstd, N, C);
+        }
+    }
+
+    /** Each dropout site of each layer draws from its own counter range of the step's seed. */
+    private long streamOffset(int site) {
+        return ((long) layer * 8 + site) << 40;
+    }
+
+    /** Gradient scratch shared by all blocks (backward runs one block at a time). */
+    static final class Grads {
+        final Tensor dr, dh1, dtmp, dg, dgTmp, du, datt, dqr, dkr, dv, dq, dk, dx, attScratch;
+        final Tensor dlogit, dhidden, dpre, dln;
+
+        Grads(Backend be, BitSkipConfig c, int maxB) {
+            int N = maxB * c.ctx();
+            int C = c.dModel(), F = c.ffnDim(), KV = c.nKvHeads() * c.headSize(), H = c.routerHidden();
+            dr = be.alloc("grad.resid", N * C);
+            dh1 = be.alloc("grad.h1", N * C);
+            dtmp = be.alloc("grad.dropout", N * C);
+            dg = be.alloc("grad.ffn_act", N * F);
+            dgTmp = be.alloc("grad.ffn_act_drop", N * F);
+            du = be.alloc("grad.up", N * F);
+            datt = be.alloc("grad.att", N * C);
+            dqr = be.alloc("grad.q_rope", N * C);
+            dkr = be.alloc("grad.k_rope", N * KV);
+            dv = be.alloc("grad.v", N * KV);
+            dq = be.alloc("grad.q", N * C);
+            dk = be.alloc("grad.k", N * KV);
+            dx = be.alloc("grad.attn_in", N * C);
+            attScratch = be.alloc("grad.att_row", c.ctx());
+            dlogit = be.alloc("grad.router_logit", N);
+            dhidden = be.alloc("grad.router_hidden", N * H);
+            dpre = be.alloc("grad.router_pre", N * H);
+            dln = be.alloc("grad.router_ln", N * C);
+        }
+    }
+}
