@@ -1,0 +1,393 @@
+package bitskip.model.nn;
+
+import bitskip.engine.Backend;
+import bitskip.engine.Tensor;
+import bitskip.kernels.Rope;
+import bitskip.model.config.BitSkipConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * The BitSkip model (spec sections 1–3) on a backend: token embedding (+ the learned position table under
+ * the authors' profile), L post-norm blocks of quantized projections with a routing gate each, final
+ * LayerNorm and an untied LM head shared by every exit.
+ *
+ * <p>One forward pass computes the task loss, the early-exit loss, the routing loss and the quantization
+ * loss. The LM head's loss and gradient for an exit are computed as soon as that layer's output exists,
+ * chunk by chunk ({@link Backend#headLoss}), so the logits of all layers are never held; the backward pass
+ * then runs the routers and the blocks from the top down. Activations are planned once for
+ * {@code maxBatch} sequences of {@code ctx} tokens and reused every step.
+ */
+public final class BitSkipModel {
+    public final BitSkipConfig config;
+    private final Backend be;
+    private final int maxB;
+    private final int C, L, V, T;
+
+    private final ParamList params;
+    final Param wte, wpe, finalNormW, finalNormB, head;
+    final Block[] blocks;
+
+    private final Tensor cos, sin;
+    private final Tensor x0, dx0;
+    /** h[l]: the output of layer l after layer skipping; dH[l] its gradient. */
+    private final Tensor[] h, dH;
+    private final Tensor dBlock;
+    private final Tensor normed, nMean, nRstd, dNormed, logits, dlogits;
+    private final Tensor pAll, lbar, dpAll, dpLayer;
+    private final Block.Grads grads;
+    private final Projection.Scratch projScratch;
+    private final List<Projection> projections = new ArrayList<>();
+
+    public BitSkipModel(BitSkipConfig c, Backend be, int maxBatch) {
+        if (maxBatch <= 0) {
+            throw new IllegalArgumentException("maxBatch must be positive, got " + maxBatch);
+        }
+        this.config = c;
+        this.be = be;
+        this.maxB = maxBatch;
+        C = c.dModel();
+        L = c.nLayers();
+        V = c.vocabSize();
+        T = c.ctx();
+        int N = maxB * T;
+        params = new ParamList(be);
+        wte = params.add("tok_embeddings.weight", Param.Kind.EMBEDDING, V, C);
+        wpe = c.learnedPositions() ? params.add("pos_embeddings.weight", Param.Kind.EMBEDDING, T, C) : null;
+        blocks = new Block[L];
+        for (int l = 0; l < L; l++) {
+            blocks[l] = new Block(be, c, params, l, maxB);
+            Block b = blocks[l];
+            projections.addAll(List.of(b.q, b.k, b.v, b.o, b.up, b.down));
+        }
+        finalNormW = params.add("final_norm.weight", Param.Kind.NORM_WEIGHT, C);
+        finalNormB = params.add("final_norm.bias", Param.Kind.BIAS, C);
+        head = params.add("lm_head.weight", Param.Kind.LINEAR, V, C);
+
+        int HS = c.headSize();
+        float[] cs = new float[T * HS / 2], sn = new float[T * HS / 2];
+        Rope.table(cs, sn, T, HS, c.ropeTheta());
+        cos = be.alloc("rope.cos", cs.length);
+        sin = be.alloc("rope.sin", sn.length);
+        be.upload(cos, cs);
+        be.upload(sin, sn);
+
+        x0 = be.alloc("act.embedding", N * C);
+        dx0 = be.alloc("grad.embedding", N * C);
+        h = new Tensor[L];
+        dH = new Tensor[L];
+        for (int l = 0; l < L; l++) {
+            h[l] = be.alloc("act.h" + l, N * C);
+            dH[l] = be.alloc("grad.h" + l, N * C);
+        }
+        dBlock = be.alloc("grad.block_out", N * C);
+        normed = be.alloc("act.final_norm", N * C);
+        nMean = be.alloc("act.final_norm_mean", N);
+        nRstd = be.alloc("act.final_norm_rstd", N);
+        dNormed = be.alloc("grad.final_norm", N * C);
+        int chunk = Math.min(c.headChunk(), N);
+        logits = be.alloc("scratch.logits", chunk * V);
+        dlogits = be.alloc("scratch.dlogits", chunk * V);
+        pAll = be.alloc("act.p_exit", L * N);
+        lbar = be.alloc("act.lbar", N);
+        dpAll = be.alloc("grad.p_exit", L * N);
+        dpLayer = be.alloc("grad.p_exit_layer", N);
+        grads = new Block.Grads(be, c, maxB);
+        int maxOut = Math.max(C, c.ffnDim());
+        int maxPadded = 0;
+        for (Projection p : projections) {
+            maxPadded = Math.max(maxPadded, p.padded);
+        }
+        projScratch = new Projection.Scratch(be, N, maxOut, maxPadded, maxOut);
+    }
+
+    public ParamList params() {
+        return params;
+    }
+
+    public Backend backend() {
+        return be;
+    }
+
+    public int maxBatch() {
+        return maxB;
+    }
+
+    /** The output of layer l after the last forward pass (N rows of C). */
+    public Tensor hidden(int l) {
+        return h[l];
+    }
+
+    /** p_exit of every layer after the last forward pass, (L, N) layer-major. */
+    public Tensor exitProbabilities() {
+        return pAll;
+    }
+
+    // ---- initialization ---------------------------------------------------------------------------
+
+    /** Fills every parameter from one seeded generator, in parameter order, per the config's init. */
+    public void initialize(long seed) {
+        boolean ref = config.init().equals("reference");
+        Random rng = new Random(seed);
+        for (Param p : params.all()) {
+            float[] a = new float[p.size];
+            switch (p.kind) {
+                case EMBEDDING -> gaussian(rng, a, ref ? 0.001 : 0.02);
+                case LINEAR -> gaussian(rng, a, ref ? 0.002 : 0.02);
+                case QUANTIZED -> {
+                    if (ref) {
+                        // kaiming_uniform(a = sqrt 5) has bound 1/sqrt(fan_in); the authors scale it by 0.1
+                        double bound = 0.1 / Math.sqrt(p.fanIn());
+                        for (int i = 0; i < a.length; i++) {
+                            a[i] = (float) ((rng.nextDouble() * 2 - 1) * bound);
+                        }
+                    } else {
+                        gaussian(rng, a, 0.02);
+                    }
+                }
+                case NORM_WEIGHT -> Arrays.fill(a, 1.0f);
+                case BIAS -> Arrays.fill(a, 0.0f);
+            }
+            be.upload(p.value, a);
+        }
+    }
+
+    private static void gaussian(Random rng, float[] a, double std) {
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) (rng.nextGaussian() * std);
+        }
+    }
+
+    public void zeroGrads() {
+        for (Param p : params.all()) {
+            be.zero(p.grad);
+        }
+    }
+
+    // ---- training and evaluation passes ------------------------------------------------------------
+
+    /**
+     * One training forward and backward pass over B sequences: accumulates lossScale × ∂total/∂θ into the
+     * parameter gradients. skip (L × B, 1 = skip) may be null; dropout masks come from dropSeed.
+     */
+    public Losses trainStep(int[] inputs, int[] targets, int B, int[][] skip, long dropSeed, float lossScale) {
+        return run(inputs, targets, B, skip, dropSeed, true, true, lossScale, false);
+    }
+
+    /**
+     * The training objective without gradients: dropout off unless {@code dropout}; every exit loss is
+     * computed even when lambda_ee is 0, so it can be reported.
+     */
+    public Losses forward(int[] inputs, int[] targets, int B, int[][] skip, boolean dropout, long dropSeed) {
+        return run(inputs, targets, B, skip, dropSeed, dropout, false, 1.0f, true);
+    }
+
+    /**
+     * Evaluation (Table 5's convention): no dropout, no skipping; returns the summed cross-entropy of the
+     * final output ({@code [0]}) and of every exit l with the final LayerNorm and the shared head
+     * ({@code [1 + l]}); sums over the B·T tokens, so callers can weight by tokens.
+     */
+    public double[] evaluate(int[] inputs, int[] targets, int B, boolean exits) {
+        checkBatch(inputs, targets, B);
+        int N = B * T;
+        embed(inputs, B);
+        double[] sums = new double[1 + L];
+        Arrays.fill(sums, Double.NaN);
+        Tensor prev = x0;
+        for (int l = 0; l < L; l++) {
+            blocks[l].forward(be, prev, cos, sin, B, T, false, 0L);
+            be.copy(h[l], blocks[l].blockOut, N * C);
+            if (exits || l == L - 1) {
+                double ce = headPass(h[l], true, targets, N, 0.0f, null);
+                sums[1 + l] = ce;
+                if (l == L - 1) {
+                    sums[0] = ce;
+                }
+            }
+            prev = h[l];
+        }
+        return sums;
+    }
+
+    private void checkBatch(int[] inputs, int[] targets, int B) {
+        if (B <= 0 || B > maxB) {
+            throw new IllegalArgumentException("batch B = " + B + " must be in [1, " + maxB + "] (the model was planned for " + maxB + ")");
+        }
+        if (inputs.length < B * T || targets.length < B * T) {
+            throw new IllegalArgumentException("inputs/targets hold " + inputs.length + "/" + targets.length
+                    + " tokens, need B*T = " + B * T);
+        }
+    }
+
+    private void embed(int[] inputs, int B) {
+        be.embeddingForward(x0, inputs, wte.value, B * T, C, V);
+        if (wpe != null) {
+            be.positionsForward(x0, wpe.value, B, T, C, 0, T);
+        }
+    }
+
+    private Losses run(int[] inputs, int[] targets, int B, int[][] skip, long dropSeed, boolean dropout,
+                       boolean backward, float lossScale, boolean allExits) {
+        checkBatch(inputs, targets, B);
+        if (skip != null && skip.length != L) {
+            throw new IllegalArgumentException("skip mask has " + skip.length + " layers, the model has " + L);
+        }
+        int N = B * T;
+        BitSkipConfig c = config;
+        boolean eeActive = c.lambdaEe() > 0;
+        boolean computeExits = eeActive || allExits;
+        int[] eeTargets = c.eeTargets().equals("shifted") ? targets : inputs;
+        // The last exit is the task head itself when it uses the same norm and targets: one pass serves both.
+        boolean lastExitIsTask = c.eeFinalNorm() && c.eeTargets().equals("shifted");
+
+        if (backward) {
+            be.zero(dx0);
+            for (Tensor t : dH) {
+                be.zero(t);
+            }
+        }
+        embed(inputs, B);
+        double task = 0.0, ee = 0.0;
+        double[] exits = new double[L];
+        Arrays.fill(exits, Double.NaN);
+        Tensor prev = x0;
+        for (int l = 0; l < L; l++) {
+            Block blk = blocks[l];
+            blk.forward(be, prev, cos, sin, B, T, dropout, dropSeed);
+            if (skips(skip, l)) {
+                be.selectSamples(h[l], blk.blockOut, prev, skip[l], B, T, C);
+            } else {
+                be.copy(h[l], blk.blockOut, N * C);
+            }
+            double wExit = c.lambdaEe() * c.exitWeight(l);
+            Tensor dh = backward ? dH[l] : null;
+            if (l == L - 1) {
+                float w = 1.0f + (lastExitIsTask ? (float) wExit : 0.0f);
+                task = headPass(h[l], true, targets, N, w * lossScale, dh);
+                if (lastExitIsTask && computeExits) {
+                    exits[l] = task;
+                }
+            }
+            if (computeExits && !(l == L - 1 && lastExitIsTask)) {
+                exits[l] = headPass(h[l], c.eeFinalNorm(), eeTargets, N, eeActive ? (float) wExit * lossScale : 0.0f, dh);
+            }
+            if (computeExits) {
+                ee += c.exitWeight(l) * exits[l];
+            }
+            blk.routerForward(be, h[l], N);
+            be.copy(pAll, l * N, blk.p, 0, N);
+            prev = h[l];
+        }
+        float target = L / 2.0f;
+        boolean batchMean = c.routeLoss().equals("batch_mean");
+        double route = be.routingLossForward(lbar, pAll, L, N, target, batchMean);
+        double quant = quantizationLoss();
+        if (!computeExits) {
+            ee = Double.NaN;
+        }
+        double total = task + (eeActive ? c.lambdaEe() * ee : 0.0) + c.lambdaQ() * quant + c.lambdaR() * route;
+
+        if (backward) {
+            if (c.lambdaR() > 0) {
+                be.zero(dpAll);
+                be.routingLossBackward(dpAll, pAll, lbar, L, N, target, batchMean, c.lambdaR() * lossScale);
+                for (int l = 0; l < L; l++) {
+                    be.copy(dpLayer, 0, dpAll, l * N, N);
+                    blocks[l].routerBackward(be, dH[l], dpLayer, h[l], grads, N);
+                }
+            }
+            if (c.lambdaQ() > 0) {
+                quantizationBackward(c.lambdaQ() * lossScale);
+            }
+            for (int l = L - 1; l >= 0; l--) {
+                Tensor hin = l == 0 ? x0 : h[l - 1];
+                Tensor dhin = l == 0 ? dx0 : dH[l - 1];
+                Tensor dOut = dH[l];
+                if (skips(skip, l)) {
+                    be.selectSamplesBackward(dBlock, dhin, dH[l], skip[l], B, T, C);
+                    dOut = dBlock;
+                }
+                blocks[l].backward(be, dhin, dOut, hin, cos, sin, grads, projScratch, B, T, dropout);
+            }
+            be.embeddingBackward(wte.grad, dx0, inputs, N, C, V);
+            if (wpe != null) {
+                be.positionsBackward(wpe.grad, dx0, B, T, C, 0, T);
+            }
+        }
+        return new Losses(task, ee, quant, route, total, exits);
+    }
+
+    private static boolean skips(int[][] skip, int l) {
+        if (skip == null) {
+            return false;
+        }
+        for (int s : skip[l]) {
+            if (s != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Mean cross-entropy of head((finalNorm)(x)) against targets over N rows; if dx is not null,
+     * accumulates gradScale·∂(mean CE)/∂ into dx, the head and the final norm.
+     */
+    private double headPass(Tensor x, boolean norm, int[] targets, int N, float gradScale, Tensor dx) {
+        boolean grad = dx != null && gradScale != 0.0f;
+        float scale = gradScale / N;
+        int chunk = Math.min(config.headChunk(), N);
+        Tensor in = x;
+        if (norm) {
+            be.layerNormForward(normed, nMean, nRstd, x, finalNormW.value, finalNormB.value, N, C, config.lnEps());
+            in = normed;
+        }
+        double sum;
+        if (!grad) {
+            sum = be.headLoss(in, head.value, targets, N, C, V, 0.0f, null, null, logits, null, chunk);
+        } else if (norm) {
+            be.zero(dNormed);
+            sum = be.headLoss(in, head.value, targets, N, C, V, scale, dNormed, head.grad, logits, dlogits, chunk);
+            be.layerNormBackward(dx, finalNormW.grad, finalNormB.grad, dNormed, x, finalNormW.value, nMean, nRstd, N, C);
+        } else {
+            sum = be.headLoss(in, head.value, targets, N, C, V, scale, dx, head.grad, logits, dlogits, chunk);
+        }
+        return sum / N;
+    }
+
+    /** The quantization loss (Eq. 8) from the Ŵ of the last forward pass; 0 with full-precision weights. */
+    private double quantizationLoss() {
+        if (!config.ternary()) {
+            return 0.0;
+        }
+        double sum = 0.0;
+        boolean mse = config.quantLoss().equals("mse");
+        for (Projection p : projections) {
+            double se = be.squaredError(p.weight.value, p.wHat, p.weight.size);
+            sum += mse ? se / p.weight.size : se;
+        }
+        return sum / projections.size();
+    }
+
+    private void quantizationBackward(float scale) {
+        if (!config.ternary()) {
+            return;
+        }
+        boolean mse = config.quantLoss().equals("mse");
+        for (Projection p : projections) {
+            float s = scale / projections.size() / (mse ? p.weight.size : 1);
+            be.squaredErrorBackward(p.weight.grad, p.weight.value, p.wHat, p.weight.size, s);
+        }
+    }
+
+    /** The quantized matrices (the 6·L projections), for statistics and export. */
+    public List<Param> quantizedWeights() {
+        List<Param> out = new ArrayList<>();
+        for (Projection p : projections) {
+            out.add(p.weight);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,326 @@
+package bitskip.model.train;
+
+import bitskip.engine.Backend;
+import bitskip.kernels.GradClip;
+import bitskip.model.config.BitSkipConfig;
+import bitskip.model.config.Configs;
+import bitskip.model.io.AtomicFiles;
+import bitskip.model.nn.BitSkipModel;
+import bitskip.model.nn.Losses;
+import bitskip.model.nn.Param;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The training loop: AdamW with gradient accumulation, global gradient-norm clipping and the config's
+ * schedule; validation every eval_every steps, early stopping with patience, the best model kept in
+ * {@code OUT/checkpoint/model.safetensors}, and a resumable checkpoint in {@code OUT/last/} after every
+ * validation. {@code OUT/metrics.jsonl} gets one JSON line per step and per validation.
+ *
+ * <p>Resuming loads {@code OUT/last/} and continues as the uninterrupted run would have (the data, the
+ * layer-skip and the dropout masks are functions of seed and step); metrics lines written after that
+ * checkpoint by the killed run are dropped.
+ */
+public final class Trainer {
+    /** Receives progress; the command line draws a progress bar from it. */
+    public interface Listener {
+        default void started(int firstStep, int steps) {}
+
+        default void step(int step, Losses losses, float lr, double tokensPerSecond) {}
+
+        default void evaluated(int step, double valLoss, double valPpl, double[] exitLosses, boolean best) {}
+
+        default void stopped(String why) {}
+    }
+
+    /** What one validation measures. valLoss is the token-weighted mean cross-entropy. */
+    public record Evaluation(double valLoss, double valPpl, double[] exitLosses, long tokens) {}
+
+    private final BitSkipConfig c;
+    private final Backend be;
+    private final BatchSource data;
+    private final Path out;
+    private final Listener listener;
+    private final BitSkipModel model;
+    private final Schedule schedule;
+    private TrainState state = TrainState.fresh();
+
+    public Trainer(BitSkipConfig c, Backend be, BatchSource data, Path out, Listener listener) {
+        this.c = c;
+        this.be = be;
+        this.data = data;
+        this.out = out;
+        this.listener = listener == null ? new Listener() {} : listener;
+        this.model = new BitSkipModel(c, be, c.batch());
+        this.schedule = new Schedule(c);
+    }
+
+    public BitSkipModel model() {
+        return model;
+    }
+
+    public TrainState state() {
+        return state;
+    }
+
+    /**
+     * Starts fresh (initializing from the seed) or, with resume, from {@code OUT/last/}. A resume with no
+     * checkpoint there starts fresh and says so on the given stream.
+     */
+    public void prepare(boolean resume, PrintStream log) throws IOException {
+        Files.createDirectories(out);
+        Path last = lastDir();
+        if (resume && last != null) {
+            BitSkipConfig stored = Checkpoints.readConfig(last.resolve("model.safetensors"));
+            requireSameRun(stored);
+            Checkpoints.loadModel(model, last.resolve("model.safetensors"));
+            Checkpoints.loadOptimizer(model, last.resolve("optimizer.safetensors"));
+            state = Configs.JSON.readValue(Files.readString(last.resolve("state.json")), TrainState.class);
+            truncateMetrics(state.step());
+            log.println("resuming " + out + " at step " + state.step() + " from " + last);
+        } else {
+            if (resume) {
+                log.println("no checkpoint in " + out.resolve("last") + "; starting a fresh run");
+            }
+            model.initialize(c.seed());
+            state = TrainState.fresh();
+            AtomicFiles.write(out.resolve("config.json"), Configs.toJson(c).getBytes(StandardCharsets.UTF_8));
+            Files.deleteIfExists(out.resolve("metrics.jsonl"));
+        }
+    }
+
+    /** Runs until the step budget is spent or early stopping ends the run. */
+    public TrainState run() throws IOException {
+        int B = c.batch(), T = c.ctx(), N = B * T;
+        int[] inputs = new int[N], targets = new int[N];
+        listener.started(state.step(), c.steps());
+        try (BufferedWriter metrics = Files.newBufferedWriter(out.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+            while (state.step() < c.steps() && !state.stopped()) {
+                int step = state.step();
+                long t0 = System.nanoTime();
+                float lr = schedule.lr(step);
+                model.zeroGrads();
+                double task = 0, ee = 0, quant = 0, route = 0, total = 0;
+                for (int micro = 0; micro < c.accum(); micro++) {
+                    data.trainBatch(step, micro, B, inputs, targets);
+                    int[][] skip = Randomness.skipMask(c, c.seed(), step, micro, B);
+                    Losses l = model.trainStep(inputs, targets, B, skip, Randomness.dropoutSeed(c.seed(), step, micro),
+                            1.0f / c.accum());
+                    task += l.task() / c.accum();
+                    ee += l.ee() / c.accum();
+                    quant += l.quant() / c.accum();
+                    route += l.route() / c.accum();
+                    total += l.total() / c.accum();
+                }
+                double gradNorm = clipAndStep(lr, step + 1);
+                be.sync();
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                double tokensPerSecond = (double) N * c.accum() / seconds;
+                Losses mean = new Losses(task, ee, quant, route, total, new double[0]);
+                writeTrainLine(metrics, step + 1, mean, lr, tokensPerSecond, gradNorm);
+                listener.step(step + 1, mean, lr, tokensPerSecond);
+                state = new TrainState(step + 1, state.bestValPpl(), state.bestStep(), state.evalsWithoutImprovement(), false);
+                if ((step + 1) % c.evalEvery() == 0 || step + 1 == c.steps()) {
+                    Evaluation e = evaluate();
+                    boolean improved = e.valPpl() < state.bestValPpl() - c.minDeltaPpl();
+                    int bad = improved ? 0 : state.evalsWithoutImprovement() + 1;
+                    boolean stop = bad >= c.patience();
+                    state = new TrainState(step + 1, improved ? e.valPpl() : state.bestValPpl(),
+                            improved ? step + 1 : state.bestStep(), bad, stop);
+                    writeEvalLine(metrics, step + 1, e);
+                    metrics.flush();
+                    if (improved) {
+                        Files.createDirectories(out.resolve("checkpoint"));
+                        Checkpoints.saveModel(model, out.resolve("checkpoint").resolve("model.safetensors"), step + 1);
+                    }
+                    saveLast();
+                    listener.evaluated(step + 1, e.valLoss(), e.valPpl(), e.exitLosses(), improved);
+                    if (stop) {
+                        listener.stopped("early stop: validation perplexity did not improve by more than "
+                                + c.minDeltaPpl() + " for " + c.patience() + " evaluations");
+                    }
+                }
+            }
+        }
+        return state;
+    }
+
+    /** Global-norm clipping then AdamW on every parameter; returns the norm before clipping. */
+    private double clipAndStep(float lr, int adamStep) {
+        double sumSq = 0;
+        List<Param> ps = model.params().all();
+        for (Param p : ps) {
+            sumSq += be.sumSquares(p.grad, p.size);
+        }
+        float factor = GradClip.clipFactor(sumSq, c.gradClip());
+        for (Param p : ps) {
+            if (factor < 1.0f) {
+                be.scale(p.grad, p.size, factor);
+            }
+            be.adamW(p.value, p.grad, p.m(be), p.v(be), p.size, lr, c.beta1(), c.beta2(), c.adamEps(),
+                    c.weightDecay(), adamStep);
+        }
+        return Math.sqrt(sumSq);
+    }
+
+    /** Validation loss (token-weighted mean cross-entropy) and the loss of every exit (Table 5's convention). */
+    public Evaluation evaluate() {
+        int B = c.batch(), T = c.ctx();
+        int[] inputs = new int[B * T], targets = new int[B * T];
+        int batches = data.validBatches(B);
+        if (c.evalBatches() > 0) {
+            batches = Math.min(batches, c.evalBatches());
+        }
+        double sum = 0;
+        double[] exitSums = new double[c.nLayers()];
+        long tokens = 0;
+        for (int i = 0; i < batches; i++) {
+            int b = data.validBatch(i, B, inputs, targets);
+            double[] s = model.evaluate(inputs, targets, b, true);
+            sum += s[0];
+            for (int l = 0; l < c.nLayers(); l++) {
+                exitSums[l] += s[1 + l];
+            }
+            tokens += (long) b * T;
+        }
+        double loss = sum / tokens;
+        double[] exits = new double[c.nLayers()];
+        for (int l = 0; l < exits.length; l++) {
+            exits[l] = exitSums[l] / tokens;
+        }
+        return new Evaluation(loss, Math.exp(loss), exits, tokens);
+    }
+
+    // ---- checkpoints --------------------------------------------------------------------------------
+
+    /**
+     * Writes model, optimizer and state into a fresh folder, then swaps it in for {@code last/}: the old
+     * checkpoint is renamed to {@code last.prev/} first, so a kill at any moment leaves one complete
+     * checkpoint ({@link #lastDir} falls back to {@code last.prev/}).
+     */
+    private void saveLast() throws IOException {
+        Path tmp = out.resolve("last.tmp");
+        deleteTree(tmp);
+        Files.createDirectories(tmp);
+        Checkpoints.saveModel(model, tmp.resolve("model.safetensors"), state.step());
+        Checkpoints.saveOptimizer(model, tmp.resolve("optimizer.safetensors"), state.step());
+        AtomicFiles.write(tmp.resolve("state.json"), Configs.JSON.writeValueAsBytes(state));
+        Path last = out.resolve("last"), prev = out.resolve("last.prev");
+        deleteTree(prev);
+        if (Files.exists(last)) {
+            Files.move(last, prev, StandardCopyOption.ATOMIC_MOVE);
+        }
+        Files.move(tmp, last, StandardCopyOption.ATOMIC_MOVE);
+        deleteTree(prev);
+    }
+
+    /** The newest complete checkpoint folder, or null. */
+    private Path lastDir() {
+        Path last = out.resolve("last"), prev = out.resolve("last.prev");
+        if (Checkpoints.isComplete(last)) {
+            return last;
+        }
+        return Checkpoints.isComplete(prev) ? prev : null;
+    }
+
+    private void requireSameRun(BitSkipConfig stored) {
+        if (!stored.equals(c)) {
+            throw new IllegalArgumentException("cannot resume " + out + ": its checkpoint was trained with another "
+                    + "configuration (differences: " + differences(stored, c) + "); use a new --out or the same settings");
+        }
+    }
+
+    private static String differences(BitSkipConfig a, BitSkipConfig b) {
+        ObjectNode x = Configs.JSON.valueToTree(a), y = Configs.JSON.valueToTree(b);
+        List<String> diff = new ArrayList<>();
+        x.fieldNames().forEachRemaining(f -> {
+            if (!x.get(f).equals(y.get(f))) {
+                diff.add(f + " " + x.get(f) + " -> " + y.get(f));
+            }
+        });
+        return String.join(", ", diff);
+    }
+
+    private void truncateMetrics(int step) throws IOException {
+        Path f = out.resolve("metrics.jsonl");
+        if (!Files.exists(f)) {
+            return;
+        }
+        List<String> kept = new ArrayList<>();
+        for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+            if (line.isBlank()) {
+                continue;
+            }
+            try {
+                if (Configs.JSON.readTree(line).path("step").asInt() <= step) {
+                    kept.add(line);
+                }
+            } catch (IOException e) {
+                // a line cut short by the kill: dropped
+            }
+        }
+        AtomicFiles.write(f, (String.join("\n", kept) + (kept.isEmpty() ? "" : "\n")).getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(q);
+            }
+        }
+    }
+
+    // ---- metrics ----------------------------------------------------------------------------------
+
+    private static void writeTrainLine(BufferedWriter w, int step, Losses l, float lr, double tps, double gradNorm)
+            throws IOException {
+        ObjectNode o = Configs.JSON.createObjectNode();
+        o.put("type", "train");
+        o.put("step", step);
+        o.put("loss", l.total());
+        o.put("lr", lr);
+        o.put("tokens_per_s", Math.round(tps * 10) / 10.0);
+        o.put("task_loss", l.task());
+        if (!Double.isNaN(l.ee())) {
+            o.put("ee_loss", l.ee());
+        }
+        o.put("quant_loss", l.quant());
+        o.put("route_loss", l.route());
+        o.put("grad_norm", gradNorm);
+        w.write(Configs.JSON.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(o));
+        w.newLine();
+    }
+
+    private static void writeEvalLine(BufferedWriter w, int step, Evaluation e) throws IOException {
+        ObjectNode o = Configs.JSON.createObjectNode();
+        o.put("type", "eval");
+        o.put("step", step);
+        o.put("val_loss", e.valLoss());
+        o.put("val_ppl", e.valPpl());
+        o.put("ppl_convention", "exp(token-weighted mean cross-entropy)");
+        ArrayNode a = o.putArray("exit_losses");
+        for (double x : e.exitLosses()) {
+            a.add(x);
+        }
+        w.write(Configs.JSON.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(o));
+        w.newLine();
+    }
+}
