@@ -139,7 +139,7 @@ public final class TrainCommand implements Callable<Integer> {
         public void started(int firstStep, int steps) {
             if (!plain) {
                 bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(steps).setStyle(ProgressBarStyle.ASCII)
-                        .setUpdateIntervalMillis(500).showSpeed().setUnit(" steps", 1).startsFrom(firstStep, java.time.Duration.ZERO)
+                        .setUpdateIntervalMillis(500).setMaxRenderedLength(160).showSpeed().setUnit(" steps", 1).startsFrom(firstStep, java.time.Duration.ZERO)
                         .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err)).build();
             }
         }

@@ -200,7 +200,7 @@ public final class BitSkipModel {
             blocks[l].forward(be, prev, cos, sin, B, T, false, 0L);
             be.copy(h[l], blocks[l].blockOut, N * C);
             if (exits || l == L - 1) {
-                double ce = headPass(h[l], true, targets, N, 0.0f, null);
+                double ce = headPass(h[l], true, targets, N, 0.0f, null) * N;
                 sums[1 + l] = ce;
                 if (l == L - 1) {
                     sums[0] = ce;
