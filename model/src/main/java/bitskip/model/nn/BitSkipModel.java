@@ -382,6 +382,23 @@ public final class BitSkipModel {
         }
     }
 
+    /**
+     * The logits (N, V) of exit l after the last forward pass: the shared head on layer l's output, after
+     * the final LayerNorm when finalNorm. For inspection and tests: it allocates N·V floats.
+     */
+    public float[] exitLogits(int l, boolean finalNorm, int N) {
+        Tensor in = h[l];
+        if (finalNorm) {
+            be.layerNormForward(normed, nMean, nRstd, h[l], finalNormW.value, finalNormB.value, N, C, config.lnEps());
+            in = normed;
+        }
+        Tensor out = be.alloc("exit_logits", N * V);
+        be.matmulForward(out, in, head.value, null, N, C, V);
+        float[] result = new float[N * V];
+        be.download(out, result);
+        return result;
+    }
+
     /** The quantized matrices (the 6·L projections), for statistics and export. */
     public List<Param> quantizedWeights() {
         List<Param> out = new ArrayList<>();

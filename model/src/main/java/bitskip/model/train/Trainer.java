@@ -1,13 +1,11 @@
 package bitskip.model.train;
 
 import bitskip.engine.Backend;
-import bitskip.kernels.GradClip;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.io.AtomicFiles;
 import bitskip.model.nn.BitSkipModel;
 import bitskip.model.nn.Losses;
-import bitskip.model.nn.Param;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.BufferedWriter;
@@ -125,7 +123,7 @@ public final class Trainer {
                     route += l.route() / c.accum();
                     total += l.total() / c.accum();
                 }
-                double gradNorm = clipAndStep(lr, step + 1);
+                double gradNorm = Optimizer.step(model, lr, step + 1);
                 be.sync();
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 double tokensPerSecond = (double) N * c.accum() / seconds;
@@ -156,24 +154,6 @@ public final class Trainer {
             }
         }
         return state;
-    }
-
-    /** Global-norm clipping then AdamW on every parameter; returns the norm before clipping. */
-    private double clipAndStep(float lr, int adamStep) {
-        double sumSq = 0;
-        List<Param> ps = model.params().all();
-        for (Param p : ps) {
-            sumSq += be.sumSquares(p.grad, p.size);
-        }
-        float factor = GradClip.clipFactor(sumSq, c.gradClip());
-        for (Param p : ps) {
-            if (factor < 1.0f) {
-                be.scale(p.grad, p.size, factor);
-            }
-            be.adamW(p.value, p.grad, p.m(be), p.v(be), p.size, lr, c.beta1(), c.beta2(), c.adamEps(),
-                    c.weightDecay(), adamStep);
-        }
-        return Math.sqrt(sumSq);
     }
 
     /** Validation loss (token-weighted mean cross-entropy) and the loss of every exit (Table 5's convention). */

@@ -1,0 +1,37 @@
+package bitskip.model.train;
+
+import bitskip.engine.Backend;
+import bitskip.kernels.GradClip;
+import bitskip.model.config.BitSkipConfig;
+import bitskip.model.nn.BitSkipModel;
+import bitskip.model.nn.Param;
+import java.util.List;
+
+/**
+ * One optimizer step over every parameter, as {@code torch.nn.utils.clip_grad_norm_} then
+ * {@code torch.optim.AdamW} do it: the global gradient norm is clipped to grad_clip, then AdamW (betas,
+ * eps and weight decay from the config; decay on every parameter) updates the weights.
+ */
+public final class Optimizer {
+    private Optimizer() {}
+
+    /** Clips, updates, and returns the gradient norm before clipping. adamStep counts from 1. */
+    public static double step(BitSkipModel model, float lr, int adamStep) {
+        Backend be = model.backend();
+        BitSkipConfig c = model.config;
+        List<Param> ps = model.params().all();
+        double sumSq = 0;
+        for (Param p : ps) {
+            sumSq += be.sumSquares(p.grad, p.size);
+        }
+        float factor = GradClip.clipFactor(sumSq, c.gradClip());
+        for (Param p : ps) {
+            if (factor < 1.0f) {
+                be.scale(p.grad, p.size, factor);
+            }
+            be.adamW(p.value, p.grad, p.m(be), p.v(be), p.size, lr, c.beta1(), c.beta2(), c.adamEps(),
+                    c.weightDecay(), adamStep);
+        }
+        return Math.sqrt(sumSq);
+    }
+}
