@@ -121,31 +121,13 @@ final class Block {
         }
         be.attentionForward(att, probs, qr, kr, v.y, drop ? attnMask : null, B, T, NH, NKV, HS);
         o.forward(be, att, N);
-        Tensor oOut = o.y;
-        if (drop) {
-            be.dropoutMask(oMask, N * C, pDrop, dropSeed, streamOffset(1));
-            be.dropoutForward(oDrop, o.y, oMask, N * C);
-            oOut = oDrop;
-        }
-        be.add(r1, hin, oOut, N * C);
+        be.add(r1, hin, dropout(be, drop, o.y, oMask, oDrop, N * C, dropSeed, 1), N * C);
         be.layerNormForward(h1, h1Mean, h1Rstd, r1, attnNormW.value, attnNormB.value, N, C, eps);
 
         up.forward(be, h1, N);
         be.relu2Forward(g, up.y, N * F);
-        Tensor gOut = g;
-        if (drop) {
-            be.dropoutMask(gMask, N * F, pDrop, dropSeed, streamOffset(2));
-            be.dropoutForward(gDrop, g, gMask, N * F);
-            gOut = gDrop;
-        }
-        down.forward(be, gOut, N);
-        Tensor dOut = down.y;
-        if (drop) {
-            be.dropoutMask(dMask, N * C, pDrop, dropSeed, streamOffset(3));
-            be.dropoutForward(dDrop, down.y, dMask, N * C);
-            dOut = dDrop;
-        }
-        be.add(r2, h1, dOut, N * C);
+        down.forward(be, dropout(be, drop, g, gMask, gDrop, N * F, dropSeed, 2), N);
+        be.add(r2, h1, dropout(be, drop, down.y, dMask, dDrop, N * C, dropSeed, 3), N * C);
         be.layerNormForward(blockOut, outMean, outRstd, r2, ffnNormW.value, ffnNormB.value, N, C, eps);
     }
 
@@ -174,36 +156,18 @@ final class Block {
         be.zero(s.dr);
         be.layerNormBackward(s.dr, ffnNormW.grad, ffnNormB.grad, dOut, r2, ffnNormW.value, outMean, outRstd, N, C);
         be.copy(s.dh1, s.dr, N * C);
-        Tensor dDown = s.dr;
-        if (drop) {
-            be.zero(s.dtmp);
-            be.dropoutBackward(s.dtmp, s.dr, dMask, N * C);
-            dDown = s.dtmp;
-        }
         be.zero(s.dg);
-        down.backward(be, s.dg, dDown, drop ? gDrop : g, ps, N);
-        Tensor dg = s.dg;
-        if (drop) {
-            be.zero(s.dgTmp);
-            be.dropoutBackward(s.dgTmp, s.dg, gMask, N * F);
-            dg = s.dgTmp;
-        }
+        down.backward(be, s.dg, dropoutBackward(be, drop, s.dr, dMask, s.dtmp, N * C), drop ? gDrop : g, ps, N);
         be.zero(s.du);
-        be.relu2Backward(s.du, dg, up.y, N * F);
+        be.relu2Backward(s.du, dropoutBackward(be, drop, s.dg, gMask, s.dgTmp, N * F), up.y, N * F);
         up.backward(be, s.dh1, s.du, h1, ps, N);
 
         // h1 = LN_attn(r1), r1 = hin + dropout(o(attention(...)))
         be.zero(s.dr);
         be.layerNormBackward(s.dr, attnNormW.grad, attnNormB.grad, s.dh1, r1, attnNormW.value, h1Mean, h1Rstd, N, C);
         be.accumulate(dhin, s.dr, N * C);
-        Tensor dO = s.dr;
-        if (drop) {
-            be.zero(s.dtmp);
-            be.dropoutBackward(s.dtmp, s.dr, oMask, N * C);
-            dO = s.dtmp;
-        }
         be.zero(s.datt);
-        o.backward(be, s.datt, dO, att, ps, N);
+        o.backward(be, s.datt, dropoutBackward(be, drop, s.dr, oMask, s.dtmp, N * C), att, ps, N);
         be.zero(s.dqr);
         be.zero(s.dkr);
         be.zero(s.dv);
@@ -224,6 +188,26 @@ final class Block {
         if (inputNorm) {
             be.layerNormBackward(dhin, null, null, s.dx, hin, null, aMean, aRstd, N, C);
         }
+    }
+
+    /** dropout(in) into out with a mask drawn for this site, or in itself when dropout is off. */
+    private Tensor dropout(Backend be, boolean drop, Tensor in, Tensor mask, Tensor out, int n, long seed, int site) {
+        if (!drop) {
+            return in;
+        }
+        be.dropoutMask(mask, n, pDrop, seed, streamOffset(site));
+        be.dropoutForward(out, in, mask, n);
+        return out;
+    }
+
+    /** The gradient through a dropout site: into scratch, or dout itself when dropout is off. */
+    private static Tensor dropoutBackward(Backend be, boolean drop, Tensor dout, Tensor mask, Tensor scratch, int n) {
+        if (!drop) {
+            return dout;
+        }
+        be.zero(scratch);
+        be.dropoutBackward(scratch, dout, mask, n);
+        return scratch;
     }
 
     /** Each dropout site of each layer draws from its own counter range of the step's seed. */
