@@ -39,8 +39,10 @@ class GoldenTest {
         return a.stream();
     }
 
-    /** Tolerances, relative to the largest magnitude of each tensor (float32 on both sides, other order). */
-    static final double LOGITS_TOL = 2e-4, LOSS_TOL = 1e-5, GRAD_TOL = 2e-3, PARAM_TOL = 1e-4;
+    /** Tolerances, relative to the largest magnitude of each tensor (float32 on both sides, other summation
+     *  order; measured worst cases: logits 1.4e-6, losses 7.6e-6 after five steps, gradients 7e-6, weights
+     *  after five AdamW steps 2.9e-5, where Adam magnifies rounding noise in tiny gradients). */
+    static final double LOGITS_TOL = 2e-5, LOSS_TOL = 2e-6, GRAD_TOL = 1e-4, PARAM_TOL = 2e-4;
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("goldens")
