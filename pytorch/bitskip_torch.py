@@ -327,9 +327,11 @@ class FFN(nn.Module):
         super().__init__()
         self.up_proj = QuantProj(cfg.d_model, cfg.ffn_dim, cfg)
         self.down_proj = QuantProj(cfg.ffn_dim, cfg.d_model, cfg)
+        self.dropout = cfg.dropout
 
     def forward(self, h):
-        return self.down_proj(F.relu(self.up_proj(h)) ** 2)
+        # dropout inside the FFN too (spec section 1), as the Java model does; off in the goldens
+        return self.down_proj(F.dropout(F.relu(self.up_proj(h)) ** 2, self.dropout, self.training))
 
 
 class Router(nn.Module):
