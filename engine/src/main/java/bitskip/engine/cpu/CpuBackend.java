@@ -44,7 +44,7 @@ import jdk.incubator.vector.VectorSpecies;
  * blocked sums) and the double reductions (sumSquares, squaredError: different summation order) agree within
  * the tolerances stated in {@code CpuBackendEquivalenceTest}.
  *
- * <p><b>headLoss.</b> Chunks of at most min(chunkRows, N, {@value #HEAD_CHUNK}) rows: logits = x_chunk·headᵀ
+ * <p><b>headLoss.</b> Chunks of at most min(chunkRows, N, {@link #HEAD_CHUNK}) rows: logits = x_chunk·headᵀ
  * (sgemm into the logits scratch), the fused softmax/cross-entropy per row in parallel writing the gradient in
  * place over the logits (the dlogits scratch is not used), then dx_chunk += dlogits·head and dhead +=
  * dlogitsᵀ·x_chunk (two sgemms, beta 1).
@@ -58,8 +58,12 @@ public final class CpuBackend implements Backend {
     public static final String THREADS_PROPERTY = "bitskip.threads";
     public static final String VECTOR_PROPERTY = "bitskip.cpu.vector";
 
-    /** Largest head chunk (rows): 128·50257 floats = 25 MB of logits, measured as fast as 512-row chunks. */
-    static final int HEAD_CHUNK = 128;
+    /**
+     * Largest head chunk in rows (system property {@code bitskip.cpu.headChunk}, default {@value #HEAD_CHUNK_DEFAULT}):
+     * the chunk actually used is min(this, chunkRows, N), so the caller's logits scratch always suffices.
+     */
+    static final int HEAD_CHUNK_DEFAULT = 256;
+    static final int HEAD_CHUNK = Math.max(1, Integer.getInteger("bitskip.cpu.headChunk", HEAD_CHUNK_DEFAULT));
     private static final int GRAIN = 1 << 14;     // elements per part, pointwise ops
     private static final int BLOCK = 8192;        // elements per partial sum, whole-tensor reductions
 
