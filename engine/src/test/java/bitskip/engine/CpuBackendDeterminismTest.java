@@ -8,7 +8,7 @@ import bitskip.engine.cpu.CpuBackend;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -19,8 +19,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class CpuBackendDeterminismTest {
 
-    @BeforeAll
-    static void requireOpenBlas() {
+    /** Per test (not @BeforeAll), so that each test is reported as skipped, with the reason, without OpenBLAS. */
+    @BeforeEach
+    void requireOpenBlas() {
         assumeTrue(CpuBackend.available(), () -> "cpu backend tests skipped: " + CpuBackend.unavailableReason());
     }
 

@@ -10,7 +10,7 @@ import bitskip.engine.Twins.T;
 import bitskip.engine.cpu.CpuBackend;
 import bitskip.kernels.Rope;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -33,8 +33,9 @@ class CpuBackendEquivalenceTest {
 
     static final double GEMM_R = 1e-5, GEMM_A = 1e-5;
 
-    @BeforeAll
-    static void requireOpenBlas() {
+    /** Per test (not @BeforeAll), so that each test is reported as skipped, with the reason, without OpenBLAS. */
+    @BeforeEach
+    void requireOpenBlas() {
         assumeTrue(CpuBackend.available(), () -> "cpu backend tests skipped: " + CpuBackend.unavailableReason());
     }
 
