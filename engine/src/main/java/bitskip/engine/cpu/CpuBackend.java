@@ -167,6 +167,7 @@ public final class CpuBackend implements Backend {
         return lo + S.loopBound(hi - lo);
     }
 
+    /** Per-part heap scratch; grows only through {@link #planScratch} before a parallel region reads it. */
     private float[] scratch(int part, int n) {
         if (rowScratch.length < threads) {
             float[][] r = new float[threads][];
@@ -308,6 +309,7 @@ public final class CpuBackend implements Backend {
         checkPositions(B, T, C, pos0, maxT);
         CpuTensor dw = of(dwpe).need((long) maxT * C, "maxT*C");
         CpuTensor d = of(dout).need((long) B * T * C, "B*T*C");
+        planScratch(C); // grown here, never inside the parallel body
         pool.forRange(T, Math.max(1, GRAIN / (B * C)), (p, lo, hi) -> {
             float[] acc = scratch(p, C);
             for (int t = lo; t < hi; t++) {
@@ -1400,7 +1402,7 @@ public final class CpuBackend implements Backend {
         CpuTensor lg = of(logits).need((long) Math.min(chunkRows, N) * V, "min(chunkRows, N)*V");
         boolean grad = dx != null;
         CpuTensor dX = grad ? of(dx).need((long) N * C, "N*C") : null;
-        CpuTensor dW = grad ? of(dhead).need((long) V * C, "V*C") : null;
+        CpuTensor dW = grad && dhead != null ? of(dhead).need((long) V * C, "V*C") : null;
         if (rowLoss.length < R0) {
             rowLoss = new double[R0];
         }
@@ -1420,7 +1422,9 @@ public final class CpuBackend implements Backend {
             }
             if (grad) {
                 sgemm(false, false, R, C, V, 1.0f, lg, 0, V, w, 0, C, 1.0f, dX, (long) r0 * C, C);
-                sgemm(true, false, V, C, R, 1.0f, lg, 0, V, xs, (long) r0 * C, C, 1.0f, dW, 0, C);
+                if (dW != null) {
+                    sgemm(true, false, V, C, R, 1.0f, lg, 0, V, xs, (long) r0 * C, C, 1.0f, dW, 0, C);
+                }
             }
         }
         return loss;

@@ -3,12 +3,14 @@ package bitskip.engine.cpu;
 import bitskip.engine.Tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.lang.ref.Cleaner;
 import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
- * A tensor of the CPU backend: n floats off the Java heap (JavaCPP malloc, zero-filled, freed when the
- * tensor is garbage collected), seen by OpenBLAS through {@link #ptr} and by Java code through a native-order
+ * A tensor of the CPU backend: n floats off the Java heap (calloc, freed by a Cleaner when the tensor is
+ * garbage collected), seen by OpenBLAS through {@link #ptr} and by Java code through a native-order
  * direct {@link ByteBuffer} (Vector API loads) and a {@link FloatBuffer} view (scalar loops).
  */
 public final class CpuTensor implements Tensor {
@@ -24,11 +26,35 @@ public final class CpuTensor implements Tensor {
         }
         this.name = name;
         this.size = n;
-        // never a zero-byte allocation (malloc(0) may return null)
-        this.ptr = new FloatPointer(Math.max(1, n));
-        this.ptr.zero();
-        this.bb = this.ptr.position(0).limit(Math.max(1, n)).asByteBuffer().order(ByteOrder.nativeOrder());
+        // calloc (zero-filled, lazily by the OS for large tensors), freed by a Cleaner when the tensor is
+        // unreachable. Not new FloatPointer(n): that counts against JavaCPP's maxBytes (default -Xmx), which a
+        // model's off-heap tensors may well exceed. Never a zero-byte allocation (calloc(0) may return null).
+        long count = Math.max(1, n);
+        Pointer raw = Pointer.calloc(count, 4);
+        if (raw == null || raw.isNull()) {
+            throw new OutOfMemoryError("cpu backend: cannot allocate " + count + " floats for tensor " + name);
+        }
+        CLEANER.register(this, new Free(raw));
+        this.ptr = new FloatPointer(raw);
+        this.ptr.capacity(count);
+        this.bb = this.ptr.position(0).limit(count).asByteBuffer().order(ByteOrder.nativeOrder());
         this.fb = this.bb.asFloatBuffer();
+    }
+
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    /** The cleaning action: holds the raw pointer, never the tensor. */
+    private static final class Free implements Runnable {
+        private final Pointer raw;
+
+        Free(Pointer raw) {
+            this.raw = raw;
+        }
+
+        @Override
+        public void run() {
+            Pointer.free(raw);
+        }
     }
 
     @Override
