@@ -17,6 +17,7 @@ public final class Backends {
 
     static {
         KNOWN.put("java", JavaBackend::new);
+        KNOWN.put("cpu", bitskip.engine.cpu.CpuBackend::new);
     }
 
     private Backends() {}
@@ -27,7 +28,7 @@ public final class Backends {
     }
 
     public static String defaultName() {
-        return "java";
+        return "cpu";
     }
 
     /** The name that {@link #create} would use for this command-line value (which may be null). */

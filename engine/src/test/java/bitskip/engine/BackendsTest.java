@@ -1,0 +1,31 @@
+package bitskip.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import bitskip.engine.cpu.CpuBackend;
+import org.junit.jupiter.api.Test;
+
+class BackendsTest {
+
+    @Test
+    void cpuIsRegisteredAndTheDefault() {
+        assertEquals("cpu", Backends.defaultName());
+        boolean found = false;
+        for (String n : Backends.names()) {
+            found |= n.equals("cpu");
+        }
+        assertTrue(found, "cpu in Backends.names()");
+        assertEquals("java", Backends.create("java").name());
+    }
+
+    @Test
+    void createsTheCpuBackend() {
+        assumeTrue(CpuBackend.available(), () -> "cpu backend tests skipped: " + CpuBackend.unavailableReason());
+        try (Backend b = Backends.create("cpu")) {
+            assertEquals("cpu", b.name());
+            assertTrue(b.description().contains("OpenBLAS"), b.description());
+        }
+    }
+}
