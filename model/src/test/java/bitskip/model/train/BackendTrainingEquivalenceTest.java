@@ -1,0 +1,140 @@
+package bitskip.model.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import bitskip.engine.Backend;
+import bitskip.engine.JavaBackend;
+import bitskip.engine.cpu.CpuBackend;
+import bitskip.model.config.BitSkipConfig;
+import bitskip.model.config.Configs;
+import bitskip.model.config.Presets;
+import bitskip.model.nn.BitSkipModel;
+import bitskip.model.nn.Losses;
+import bitskip.model.nn.Param;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The fast CPU backend trains the same model as the scalar reference: one full step (every loss term,
+ * every gradient, the weights after AdamW) within tolerance for every variant and profile, and twenty
+ * steps keep the loss curves together. Also: the same seed, backend and thread count give identical
+ * losses run to run.
+ */
+class BackendTrainingEquivalenceTest {
+    static List<String[]> cases() {
+        List<String[]> c = new ArrayList<>();
+        for (String profile : Presets.PROFILES) {
+            for (String variant : Presets.VARIANTS) {
+                c.add(new String[] {variant, profile});
+            }
+        }
+        return c;
+    }
+
+    static BitSkipConfig config(String variant, String profile) {
+        // dropout on: the counter-based masks must agree across backends too
+        return Configs.override(Presets.build("micro", profile, variant),
+                Map.of("batch", "2", "accum", "1", "dropout", "0.1"), "test");
+    }
+
+    static final double LOSS_TOL = 1e-5, GRAD_TOL = 1e-4, WEIGHT_TOL = 1e-5, CURVE_TOL = 2e-3;
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void oneStepAndTwentyStepsMatchTheReference(String variant, String profile) {
+        assumeTrue(CpuBackend.available(), () -> "cpu backend unavailable: " + CpuBackend.unavailableReason());
+        BitSkipConfig c = config(variant, profile);
+        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 3000, 4);
+        try (Backend cpu = new CpuBackend(2, true)) {
+            BitSkipModel ref = new BitSkipModel(c, new JavaBackend(), c.batch());
+            BitSkipModel fast = new BitSkipModel(c, cpu, c.batch());
+            ref.initialize(c.seed());
+            fast.initialize(c.seed());
+            double worstCurve = 0;
+            for (int step = 0; step < 20; step++) {
+                Losses a = step(ref, data, step);
+                Losses b = step(fast, data, step);
+                if (step == 0) {
+                    assertClose("loss.task", a.task(), b.task(), LOSS_TOL);
+                    assertClose("loss.route", a.route(), b.route(), LOSS_TOL);
+                    assertClose("loss.quant", a.quant(), b.quant(), LOSS_TOL);
+                    assertClose("loss.total", a.total(), b.total(), LOSS_TOL);
+                    compareParams(ref, fast, true, GRAD_TOL, 0.0);
+                }
+                Optimizer.step(ref, c.lr(), step + 1);
+                Optimizer.step(fast, c.lr(), step + 1);
+                if (step == 0) {
+                    // AdamW's first step moves each weight by about lr·g/|g|: a gradient near zero (a sum
+                    // that cancels) turns its float noise into a visible share of lr, hence the lr term.
+                    compareParams(ref, fast, false, WEIGHT_TOL, 5e-3 * c.lr());
+                }
+                worstCurve = Math.max(worstCurve, Math.abs(a.total() - b.total()) / Math.abs(a.total()));
+            }
+            assertTrue(worstCurve < CURVE_TOL, String.format(Locale.ROOT,
+                    "%s/%s: loss curves drift apart over 20 steps: worst relative difference %.2e", variant, profile, worstCurve));
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void sameSeedSameBackendSameThreadsGiveIdenticalLosses(String variant, String profile) {
+        assumeTrue(CpuBackend.available(), () -> "cpu backend unavailable: " + CpuBackend.unavailableReason());
+        if (!profile.equals("paper")) {
+            return; // one profile is enough for determinism; the equivalence test covers both
+        }
+        BitSkipConfig c = config(variant, profile);
+        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 3000, 4);
+        double[][] runs = new double[2][5];
+        for (int run = 0; run < 2; run++) {
+            try (Backend cpu = new CpuBackend(2, true)) {
+                BitSkipModel m = new BitSkipModel(c, cpu, c.batch());
+                m.initialize(c.seed());
+                for (int step = 0; step < 5; step++) {
+                    runs[run][step] = step(m, data, step).total();
+                    Optimizer.step(m, c.lr(), step + 1);
+                }
+            }
+        }
+        assertArrayEquals(runs[0], runs[1], 0.0, "losses differ between identical runs");
+    }
+
+    private static Losses step(BitSkipModel m, BatchSource data, int step) {
+        BitSkipConfig c = m.config;
+        int N = c.batch() * c.ctx();
+        int[] x = new int[N], y = new int[N];
+        data.trainBatch(step, 0, c.batch(), x, y);
+        m.zeroGrads();
+        return m.trainStep(x, y, c.batch(), Randomness.skipMask(c, c.seed(), step, 0, c.batch()),
+                Randomness.dropoutSeed(c.seed(), step, 0), 1.0f);
+    }
+
+    /** Compares every parameter's gradient (or value): |diff| <= tol·(tensor's largest magnitude) + atol. */
+    private static void compareParams(BitSkipModel ref, BitSkipModel fast, boolean grads, double tol, double atol) {
+        List<String> bad = new ArrayList<>();
+        for (Param p : ref.params().all()) {
+            Param q = fast.params().get(p.name);
+            float[] a = new float[p.size], b = new float[p.size];
+            ref.backend().download(grads ? p.grad : p.value, a);
+            fast.backend().download(grads ? q.grad : q.value, b);
+            double max = 1e-12, diff = 0;
+            for (int i = 0; i < a.length; i++) {
+                max = Math.max(max, Math.abs(a[i]));
+                diff = Math.max(diff, Math.abs(a[i] - b[i]));
+            }
+            if (diff > tol * max + atol) {
+                bad.add(String.format(Locale.ROOT, "%s %s: max|diff| %.3e, relative %.2e", grads ? "grad" : "weight",
+                        p.name, diff, diff / max));
+            }
+        }
+        assertTrue(bad.isEmpty(), String.join("\n", bad));
+    }
+
+    private static void assertClose(String what, double a, double b, double tol) {
+        assertTrue(Math.abs(a - b) <= tol * Math.abs(a), String.format(Locale.ROOT, "%s: reference %.9g, cpu %.9g", what, a, b));
+    }
+}
