@@ -129,6 +129,7 @@ public final class Trainer {
                 double tokensPerSecond = (double) N * c.accum() / seconds;
                 Losses mean = new Losses(task, ee, quant, route, total, new double[0]);
                 writeTrainLine(metrics, step + 1, mean, lr, tokensPerSecond, gradNorm);
+                metrics.flush(); // a line per step, readable while the run goes on
                 listener.step(step + 1, mean, lr, tokensPerSecond);
                 state = new TrainState(step + 1, state.bestValPpl(), state.bestStep(), state.evalsWithoutImprovement(), false);
                 if ((step + 1) % c.evalEvery() == 0 || step + 1 == c.steps()) {
