@@ -39,9 +39,8 @@ public final class Configs {
         try {
             return JSON.readValue(json, BitSkipConfig.class);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(source + ": not a valid bitskip configuration: " + e.getOriginalMessage(), e);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(source + ": " + (e.getCause() instanceof IllegalArgumentException
+                    ? e.getCause().getMessage() : "not a valid bitskip configuration: " + e.getOriginalMessage()), e);
         }
     }
 
@@ -120,13 +119,9 @@ public final class Configs {
         try {
             return JSON.treeToValue(tree, BitSkipConfig.class);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(source + ": " + e.getOriginalMessage(), e);
-        } catch (IllegalArgumentException e) {
-            Throwable c = e;
-            while (c.getCause() != null && c.getCause() != c) {
-                c = c.getCause();
-            }
-            throw new IllegalArgumentException(source + ": " + c.getMessage(), e);
+            // the record's own check (an IllegalArgumentException naming the field) arrives wrapped
+            throw new IllegalArgumentException(source + ": " + (e.getCause() instanceof IllegalArgumentException
+                    ? e.getCause().getMessage() : e.getOriginalMessage()), e);
         }
     }
 }
