@@ -76,33 +76,33 @@ public final class InferenceModel {
      * {@code layers.0.attn.q_proj.weight}, ...): each projection is quantized as training does.
      */
     public static InferenceModel fromWeights(BitSkipConfig c, Function<String, float[]> get, Parallel par) {
-        int C = c.dModel(), KV = c.nKvHeads() * c.headSize(), F = c.ffnDim();
+        java.util.List<ProjectionSpec> specs = projectionSpecs(c);
         Layer[] layers = new Layer[c.nLayers()];
         for (int l = 0; l < layers.length; l++) {
-            String pre = "layers." + l + ".";
-            Layer y = new Layer();
-            int[][] dims = {{C, C}, {C, KV}, {C, KV}, {C, C}, {C, F}, {F, C}};
             TernaryLinear[] p = new TernaryLinear[6];
             for (int i = 0; i < 6; i++) {
-                String name = pre + PROJECTIONS[i];
-                int in = dims[i][0], out = dims[i][1];
-                int P = c.hadamard() ? Hadamard.nextPow2(in) : in;
-                p[i] = TernaryLinear.quantize(name, in, P, out, get.apply(name + ".weight"),
-                        c.hadamard() ? get.apply(name + ".norm.weight") : null,
-                        c.hadamard() ? get.apply(name + ".norm.bias") : null);
+                ProjectionSpec s = specs.get(6 * l + i);
+                p[i] = TernaryLinear.quantize(s.name(), s.in(), s.P(), s.OC(), get.apply(s.name() + ".weight"),
+                        c.hadamard() ? get.apply(s.name() + ".norm.weight") : null,
+                        c.hadamard() ? get.apply(s.name() + ".norm.bias") : null);
             }
-            y.q = p[0];
-            y.k = p[1];
-            y.v = p[2];
-            y.o = p[3];
-            y.up = p[4];
-            y.down = p[5];
-            fillFloats(y, pre, get);
-            layers[l] = y;
+            layers[l] = layer(p, "layers." + l + ".", get);
         }
         return new InferenceModel(c, get.apply("tok_embeddings.weight"),
                 c.learnedPositions() ? get.apply("pos_embeddings.weight") : null, layers,
                 get.apply("final_norm.weight"), get.apply("final_norm.bias"), get.apply("lm_head.weight"), par);
+    }
+
+    static Layer layer(TernaryLinear[] p, String pre, Function<String, float[]> get) {
+        Layer y = new Layer();
+        y.q = p[0];
+        y.k = p[1];
+        y.v = p[2];
+        y.o = p[3];
+        y.up = p[4];
+        y.down = p[5];
+        fillFloats(y, pre, get);
+        return y;
     }
 
     static void fillFloats(Layer y, String pre, Function<String, float[]> get) {
@@ -116,6 +116,101 @@ public final class InferenceModel {
         y.fc1B = get.apply(pre + "router.fc1.bias");
         y.fc2W = get.apply(pre + "router.fc2.weight");
         y.fc2B = get.apply(pre + "router.fc2.bias");
+    }
+
+    /** Name, input width, weight columns and output rows of one projection. */
+    public record ProjectionSpec(String name, int in, int P, int OC) {}
+
+    /** The projections a configuration implies, layer by layer in the order of {@link #PROJECTIONS}. */
+    public static java.util.List<ProjectionSpec> projectionSpecs(BitSkipConfig c) {
+        int C = c.dModel(), KV = c.nKvHeads() * c.headSize(), F = c.ffnDim();
+        int[][] dims = {{C, C}, {C, KV}, {C, KV}, {C, C}, {C, F}, {F, C}};
+        java.util.List<ProjectionSpec> out = new java.util.ArrayList<>();
+        for (int l = 0; l < c.nLayers(); l++) {
+            for (int i = 0; i < 6; i++) {
+                int in = dims[i][0];
+                out.add(new ProjectionSpec("layers." + l + "." + PROJECTIONS[i], in,
+                        c.hadamard() ? Hadamard.nextPow2(in) : in, dims[i][1]));
+            }
+        }
+        return out;
+    }
+
+    /** Names and shapes of the float parameters a configuration implies (everything but projection weights). */
+    public static java.util.Map<String, int[]> floatShapes(BitSkipConfig c) {
+        int C = c.dModel(), H = c.routerHidden();
+        java.util.Map<String, int[]> out = new java.util.LinkedHashMap<>();
+        out.put("tok_embeddings.weight", new int[] {c.vocabSize(), C});
+        if (c.learnedPositions()) {
+            out.put("pos_embeddings.weight", new int[] {c.ctx(), C});
+        }
+        java.util.List<ProjectionSpec> specs = projectionSpecs(c);
+        for (int l = 0; l < c.nLayers(); l++) {
+            String pre = "layers." + l + ".";
+            if (c.hadamard()) {
+                for (ProjectionSpec p : specs.subList(6 * l, 6 * l + 6)) {
+                    out.put(p.name() + ".norm.weight", new int[] {p.in()});
+                    out.put(p.name() + ".norm.bias", new int[] {p.in()});
+                }
+            }
+            for (String norm : new String[] {"attn_norm", "ffn_norm", "router.norm"}) {
+                out.put(pre + norm + ".weight", new int[] {C});
+                out.put(pre + norm + ".bias", new int[] {C});
+            }
+            out.put(pre + "router.fc1.weight", new int[] {H, C});
+            out.put(pre + "router.fc1.bias", new int[] {H});
+            out.put(pre + "router.fc2.weight", new int[] {1, H});
+            out.put(pre + "router.fc2.bias", new int[] {1});
+        }
+        out.put("final_norm.weight", new int[] {C});
+        out.put("final_norm.bias", new int[] {C});
+        out.put("lm_head.weight", new int[] {c.vocabSize(), C});
+        return out;
+    }
+
+    /** The float parameter of that name (embeddings, norms, routers, head), or null. */
+    public float[] floatParam(String name) {
+        if (name.equals("tok_embeddings.weight")) {
+            return wte;
+        }
+        if (name.equals("pos_embeddings.weight")) {
+            return wpe;
+        }
+        if (name.equals("final_norm.weight")) {
+            return finalNormW;
+        }
+        if (name.equals("final_norm.bias")) {
+            return finalNormB;
+        }
+        if (name.equals("lm_head.weight")) {
+            return head;
+        }
+        for (TernaryLinear p : projections()) {
+            if (name.equals(p.name + ".norm.weight")) {
+                return p.lnWeight;
+            }
+            if (name.equals(p.name + ".norm.bias")) {
+                return p.lnBias;
+            }
+        }
+        if (name.startsWith("layers.")) {
+            int dot = name.indexOf('.', 7);
+            Layer y = layers[Integer.parseInt(name.substring(7, dot))];
+            return switch (name.substring(dot + 1)) {
+                case "attn_norm.weight" -> y.attnNormW;
+                case "attn_norm.bias" -> y.attnNormB;
+                case "ffn_norm.weight" -> y.ffnNormW;
+                case "ffn_norm.bias" -> y.ffnNormB;
+                case "router.norm.weight" -> y.routerNormW;
+                case "router.norm.bias" -> y.routerNormB;
+                case "router.fc1.weight" -> y.fc1W;
+                case "router.fc1.bias" -> y.fc1B;
+                case "router.fc2.weight" -> y.fc2W;
+                case "router.fc2.bias" -> y.fc2B;
+                default -> null;
+            };
+        }
+        return null;
     }
 
     /** The inference form of a training model's current parameters. */
