@@ -1,0 +1,55 @@
+package bitskip.model.infer;
+
+import java.util.Locale;
+
+/** What a generation measured: speeds of prefill and decode, exits, and speculative acceptance. */
+public final class DecodeStats {
+    public int promptTokens;
+    public long prefillNanos;
+    /** Tokens produced after the first one (the first comes out of the prefill). */
+    public int decodeTokens;
+    public long decodeNanos;
+    /** Σ over generated tokens of the number of layers whose output gave that token's logits. */
+    public long exitLayerSum;
+    public int exitCount;
+    public int drafted;
+    public int accepted;
+    public int verifyPasses;
+    /** Row × layer evaluations (compute actually spent, catch-up of skipped layers included). */
+    public long rowLayers;
+
+    public double prefillTokensPerSecond() {
+        return prefillNanos == 0 ? Double.NaN : promptTokens / (prefillNanos / 1e9);
+    }
+
+    public double decodeTokensPerSecond() {
+        return decodeNanos == 0 ? Double.NaN : decodeTokens / (decodeNanos / 1e9);
+    }
+
+    public double meanExitLayer() {
+        return exitCount == 0 ? Double.NaN : (double) exitLayerSum / exitCount;
+    }
+
+    public double acceptanceRate() {
+        return drafted == 0 ? Double.NaN : (double) accepted / drafted;
+    }
+
+    void exit(int layers) {
+        exitLayerSum += layers;
+        exitCount++;
+    }
+
+    /** One line for standard error. */
+    public String summary(String strategy, int L) {
+        StringBuilder b = new StringBuilder();
+        b.append(String.format(Locale.ROOT, "strategy %s: prefill %d tokens at %.1f tok/s; decode %d tokens at %.1f tok/s;"
+                        + " mean exit layer %.2f of %d", strategy, promptTokens, prefillTokensPerSecond(), decodeTokens,
+                decodeTokensPerSecond(), meanExitLayer(), L));
+        if (drafted > 0) {
+            b.append(String.format(Locale.ROOT, "; acceptance %.3f (%d of %d drafts, %d verify passes)",
+                    acceptanceRate(), accepted, drafted, verifyPasses));
+        }
+        b.append(String.format(Locale.ROOT, "; %d row-layer evaluations", rowLayers));
+        return b.toString();
+    }
+}

@@ -1,0 +1,350 @@
+package bitskip.model.infer;
+
+import bitskip.kernels.Rope;
+import bitskip.kernels.Router;
+
+/**
+ * One sequence being decoded by an {@link InferenceModel}: a {@link KvCache} per layer with its fill index,
+ * and the hidden state of every position.
+ *
+ * <h2>KV-cache policy for early exits: lazy fill (recompute on demand)</h2>
+ * A token that exits after layer e leaves no keys and values in the layers above e. Each position keeps its
+ * <i>frontier</i>: the number of layers it has been through and the hidden state they produced. When a
+ * later token reaches a layer l whose cache does not cover every earlier position, the missing positions
+ * (those from the layer's fill index on, whose frontier is then exactly l) are run through layer l first,
+ * in the same batch as the new token and in position order, from their frontier states; so the cache of
+ * layer l is complete before any query of layer l reads it. Every key and value is therefore the one the
+ * full model computes (no copied or approximated states), and a token's exit output is exactly the full
+ * model's output at that layer. The cost is paid only when a deeper token needs the layer. Frontiers never
+ * increase along positions, which makes "positions from the fill index on" exactly the missing ones.
+ * Self-speculative verification is the same mechanism: the last draft is advanced through all layers,
+ * which first completes layers E..L-1 for the drafted positions from their exit-layer states.
+ *
+ * <p>Every row goes through the same per-row code (quantization, integer GEMM, attention over the cache,
+ * LayerNorm), so processing tokens one at a time or in batches gives bit-identical results.
+ */
+public final class Session {
+    /** Decides after a layer whether the newest token exits there. */
+    @FunctionalInterface
+    public interface ExitRule {
+        /** @param layer the layer just computed (0-based); @param pos the token's position */
+        boolean exit(Session s, int layer, int pos);
+    }
+
+    private final InferenceModel m;
+    private final KvCache[] kv;
+    private final int maxRows;
+    /** Hidden state of every position: the output of its frontier layer (or its embedding). */
+    private final float[] hs;
+    /** Layers each position has been through. */
+    private final int[] frontier;
+    private int n;
+    /** Rows processed per layer since creation (compute accounting: row × layer evaluations). */
+    private long rowLayers;
+
+    // scratch, planned for maxRows rows
+    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, scores, normRow, logits, row;
+    private final short[] qs;
+    private final int[] acc;
+    private final float[] rLn, rMean, rRstd, rHidden, pOut;
+    private int logitsPos = -1, logitsDepth = -1;
+
+    Session(InferenceModel m, int maxRows) {
+        if (maxRows < 1) {
+            throw new IllegalArgumentException("maxRows must be >= 1, got " + maxRows);
+        }
+        this.m = m;
+        this.maxRows = maxRows;
+        kv = new KvCache[m.L];
+        for (int l = 0; l < m.L; l++) {
+            kv[l] = new KvCache(m.T, m.KV);
+        }
+        hs = new float[m.T * m.C];
+        frontier = new int[m.T];
+        int R = maxRows;
+        int maxCp = 0, maxOut = 0, maxP = 0;
+        for (TernaryLinear p : m.projections()) {
+            maxCp = Math.max(maxCp, p.Cp);
+            maxOut = Math.max(maxOut, p.OC);
+            maxP = Math.max(maxP, p.P);
+        }
+        xa = new float[R * m.C];
+        qb = new float[R * m.C];
+        kb = new float[R * m.KV];
+        vb = new float[R * m.KV];
+        att = new float[R * m.C];
+        ob = new float[R * m.C];
+        h1 = new float[R * m.C];
+        ub = new float[R * m.F];
+        db = new float[R * m.C];
+        scale = new float[R];
+        zrow = new float[maxP];
+        scores = new float[m.T];
+        qs = new short[R * maxCp];
+        acc = new int[R * maxOut];
+        normRow = new float[m.C];
+        row = new float[m.C];
+        logits = new float[m.V];
+        rLn = new float[m.C];
+        rMean = new float[1];
+        rRstd = new float[1];
+        rHidden = new float[m.H];
+        pOut = new float[1];
+    }
+
+    public InferenceModel model() {
+        return m;
+    }
+
+    /** Positions processed so far (the next token gets this position). */
+    public int length() {
+        return n;
+    }
+
+    /** Layers position pos has been through. */
+    public int frontier(int pos) {
+        checkPos(pos);
+        return frontier[pos];
+    }
+
+    public KvCache cache(int layer) {
+        return kv[layer];
+    }
+
+    public long rowLayers() {
+        return rowLayers;
+    }
+
+    /** Forgets positions [length, ...): every layer's cache is cropped to them. */
+    public void crop(int length) {
+        if (length < 0 || length > n) {
+            throw new IllegalArgumentException("crop length " + length + " must be in [0, " + n + "]");
+        }
+        n = length;
+        for (KvCache c : kv) {
+            c.crop(length);
+        }
+        if (logitsPos >= length) {
+            logitsPos = -1;
+        }
+    }
+
+    /**
+     * Appends tokens at positions length().., and runs them through layers [0, depth), completing the caches
+     * of those layers for earlier positions first (lazy fill). With a rule (single tokens only), stops after
+     * the first layer where the rule says the newest token exits. Returns the number of layers the new
+     * tokens went through.
+     */
+    public int advance(int[] tokens, int depth, ExitRule rule) {
+        int cnt = tokens.length;
+        if (cnt < 1) {
+            throw new IllegalArgumentException("advance needs at least one token");
+        }
+        if (n + cnt > m.T) {
+            throw new IllegalArgumentException("the context holds " + m.T + " positions; " + n + " are used and "
+                    + cnt + " more were asked");
+        }
+        if (depth < 1 || depth > m.L) {
+            throw new IllegalArgumentException("depth " + depth + " must be in [1, " + m.L + "]");
+        }
+        if (rule != null && cnt != 1) {
+            throw new IllegalArgumentException("an exit rule applies to one token at a time, got " + cnt);
+        }
+        int p0 = n;
+        for (int i = 0; i < cnt; i++) {
+            int tok = tokens[i];
+            if (tok < 0 || tok >= m.V) {
+                throw new IllegalArgumentException("token id " + tok + " is outside the vocabulary [0, " + m.V + ")");
+            }
+            int pos = p0 + i;
+            System.arraycopy(m.wte, tok * m.C, hs, pos * m.C, m.C);
+            if (m.wpe != null) {
+                for (int c = 0; c < m.C; c++) {
+                    hs[pos * m.C + c] += m.wpe[pos * m.C + c];
+                }
+            }
+            frontier[pos] = 0;
+        }
+        n = p0 + cnt;
+        logitsPos = -1;
+        int d = 0;
+        for (int l = 0; l < depth; l++) {
+            int start = kv[l].fill;
+            for (int r = start; r < n; r += maxRows) {
+                layerForward(l, r, Math.min(maxRows, n - r));
+            }
+            rowLayers += n - start;
+            kv[l].fill = n;
+            for (int r = start; r < n; r++) {
+                frontier[r] = l + 1;
+            }
+            d = l + 1;
+            if (rule != null && l < m.L - 1 && rule.exit(this, l, n - 1)) {
+                break;
+            }
+        }
+        return d;
+    }
+
+    /** p_exit of layer's router on position pos, which must have just gone through that layer. */
+    public float exitProbability(int layer, int pos) {
+        checkPos(pos);
+        if (frontier[pos] != layer + 1) {
+            throw new IllegalArgumentException("position " + pos + " has been through " + frontier[pos]
+                    + " layers; the router of layer " + layer + " reads the output of layer " + layer);
+        }
+        InferenceModel.Layer y = m.layers[layer];
+        System.arraycopy(hs, pos * m.C, row, 0, m.C);
+        Router.forward(pOut, rLn, rMean, rRstd, rHidden, row, y.routerNormW, y.routerNormB, y.fc1W, y.fc1B,
+                y.fc2W, y.fc2B, 1, m.C, m.H, m.config.lnEps());
+        return pOut[0];
+    }
+
+    /**
+     * The logits (V) of position pos at its frontier: final LayerNorm and the shared head on its hidden state
+     * (the full model's output when the frontier is the last layer, the exit's otherwise). The array is
+     * reused by the next call.
+     */
+    public float[] logits(int pos) {
+        checkPos(pos);
+        if (pos == logitsPos && frontier[pos] == logitsDepth) {
+            return logits;
+        }
+        RowOps.layerNorm(normRow, 0, hs, pos * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+        PackedGemm.dense(logits, normRow, 0, m.head, 1, m.C, m.V, m.par);
+        logitsPos = pos;
+        logitsDepth = frontier[pos];
+        return logits;
+    }
+
+    /** The hidden state (C) of position pos at its frontier, copied. */
+    public float[] hidden(int pos) {
+        checkPos(pos);
+        float[] h = new float[m.C];
+        System.arraycopy(hs, pos * m.C, h, 0, m.C);
+        return h;
+    }
+
+    private void checkPos(int pos) {
+        if (pos < 0 || pos >= n) {
+            throw new IllegalArgumentException("position " + pos + " is outside [0, " + n + ")");
+        }
+    }
+
+    // ---- one block on rows [r0, r0 + rows) (positions r0..), in place in hs --------------------------
+
+    private void layerForward(int l, int r0, int rows) {
+        InferenceModel.Layer y = m.layers[l];
+        int C = m.C;
+        float eps = m.config.lnEps();
+        int xOff = r0 * C;
+        float[] src = hs;
+        int srcOff = xOff;
+        if (m.config.attnInputNorm() && !m.config.hadamard()) {
+            for (int i = 0; i < rows; i++) {
+                RowOps.layerNorm(xa, i * C, hs, xOff + i * C, null, null, C, eps);
+            }
+            src = xa;
+            srcOff = 0;
+        }
+        project(y.q, src, srcOff, rows, qb);
+        project(y.k, src, srcOff, rows, kb);
+        project(y.v, src, srcOff, rows, vb);
+        Rope.forward(qb, qb, m.cos, m.sin, 1, rows, m.NH, m.HS, r0);
+        Rope.forward(kb, kb, m.cos, m.sin, 1, rows, m.NKV, m.HS, r0);
+        KvCache cache = kv[l];
+        System.arraycopy(kb, 0, cache.k, r0 * m.KV, rows * m.KV);
+        System.arraycopy(vb, 0, cache.v, r0 * m.KV, rows * m.KV);
+        attention(cache, r0, rows);
+        project(y.o, att, 0, rows, ob);
+        for (int i = 0; i < rows * C; i++) {
+            ob[i] = hs[xOff + i] + ob[i];
+        }
+        for (int i = 0; i < rows; i++) {
+            RowOps.layerNorm(h1, i * C, ob, i * C, y.attnNormW, y.attnNormB, C, eps);
+        }
+        project(y.up, h1, 0, rows, ub);
+        RowOps.relu2(ub, 0, rows * m.F); // the FFN's relu2, on top of the projection's own when configured
+        project(y.down, ub, 0, rows, db);
+        for (int i = 0; i < rows * C; i++) {
+            db[i] = h1[i] + db[i];
+        }
+        for (int i = 0; i < rows; i++) {
+            RowOps.layerNorm(hs, xOff + i * C, db, i * C, y.ffnNormW, y.ffnNormB, C, eps);
+        }
+    }
+
+    /** Causal GQA attention of the rows' queries (qb) over the cache, as kernels.Attention per query. */
+    private void attention(KvCache cache, int r0, int rows) {
+        int NH = m.NH, NKV = m.NKV, HS = m.HS, group = NH / NKV;
+        float sc = (float) (1.0 / Math.sqrt(HS));
+        for (int t = 0; t < rows; t++) {
+            int pos = r0 + t;
+            for (int h = 0; h < NH; h++) {
+                int kvh = h / group;
+                int qo = (t * NH + h) * HS;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int s = 0; s <= pos; s++) {
+                    int ko = (s * NKV + kvh) * HS;
+                    float dot = 0.0f;
+                    for (int i = 0; i < HS; i++) {
+                        dot += qb[qo + i] * cache.k[ko + i];
+                    }
+                    float score = dot * sc;
+                    scores[s] = score;
+                    if (score > max) {
+                        max = score;
+                    }
+                }
+                float sum = 0.0f;
+                for (int s = 0; s <= pos; s++) {
+                    float e = (float) Math.exp(scores[s] - max);
+                    scores[s] = e;
+                    sum += e;
+                }
+                float inv = 1.0f / sum;
+                for (int s = 0; s <= pos; s++) {
+                    scores[s] = scores[s] * inv;
+                }
+                for (int i = 0; i < HS; i++) {
+                    att[qo + i] = 0.0f;
+                }
+                for (int s = 0; s <= pos; s++) {
+                    float w = scores[s];
+                    int vo = (s * NKV + kvh) * HS;
+                    for (int i = 0; i < HS; i++) {
+                        att[qo + i] += w * cache.v[vo + i];
+                    }
+                }
+            }
+        }
+    }
+
+    /** y (rows, OC) = the projection of x's rows: Hadamard path or plain quantization, int GEMM, scaling. */
+    private void project(TernaryLinear p, float[] x, int xOff, int rows, float[] y) {
+        int bits = m.config.projectionBits();
+        boolean had = m.config.hadamard();
+        float eps = m.config.lnEps();
+        for (int i = 0; i < rows; i++) {
+            scale[i] = had
+                    ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
+                            p.lnBias, eps, bits, zrow)
+                    : RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits);
+        }
+        PackedGemm.ternary(acc, qs, p.packed, rows, p.Cp, p.OC, m.par);
+        float Q = (float) ((1 << (bits - 1)) - 1);
+        boolean relu2 = m.config.projectionRelu2();
+        for (int i = 0; i < rows; i++) {
+            float f = (p.alpha * scale[i]) / Q;
+            int base = i * p.OC;
+            for (int o = 0; o < p.OC; o++) {
+                float v = acc[base + o] * f;
+                if (relu2) {
+                    float r = v > 0.0f ? v : 0.0f;
+                    v = r * r;
+                }
+                y[base + o] = v;
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+package bitskip.model.infer;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import bitskip.model.config.BitSkipConfig;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The invariants of cached, early-exit and self-speculative decoding. */
+class DecodingTest {
+    static InferenceModel trained;
+    static InferenceModel random;
+
+    @BeforeAll
+    static void models(@TempDir Path dir) throws Exception {
+        BitSkipConfig c = Micro.config("paper", "bitskip", 48);
+        trained = InferenceModel.of(Micro.trained(c, 40, dir.resolve("run")), new Parallel(2));
+        random = InferenceModel.of(Micro.training(Micro.config("reference", "bitskip", 48), 1, 3), Parallel.serial());
+    }
+
+    static int[] prompt(int n, long seed) {
+        if (seed == 0) {
+            int[] p = new int[n];
+            for (int i = 0; i < n; i++) {
+                p[i] = Micro.Pattern.token(i + 100, 67);
+            }
+            return p;
+        }
+        return Micro.tokens(n, 67, seed);
+    }
+
+    static int[] greedy(InferenceModel m, int[] prompt, int max, DecodingStrategy s) {
+        return Generator.generate(m, prompt, max, s, Sampler.greedy(), -1, 4, null).tokens();
+    }
+
+    @Test
+    void greedySelfSpeculativeEqualsGreedyFullModel() {
+        int accepted = 0;
+        for (InferenceModel m : new InferenceModel[] {trained, random}) {
+            for (long seed : new long[] {0, 1, 2}) {
+                int[] p = prompt(3 + (int) seed * 4, seed);
+                int[] full = greedy(m, p, 30, Strategies.full());
+                for (int[] ek : new int[][] {{1, 1}, {1, 3}, {2, 2}, {2, 5}, {1, 8}, {3, 4}}) {
+                    var r = Generator.generate(m, p, 30, Strategies.selfSpeculative(ek[0], ek[1]), Sampler.greedy(),
+                            -1, 4, null);
+                    assertArrayEquals(full, r.tokens(), "E=" + ek[0] + " K=" + ek[1] + " prompt " + seed);
+                    accepted += r.stats().accepted;
+                    assertEquals(ek[0] < m.layers(), r.stats().drafted > 0, "drafts unless E = L");
+                }
+            }
+        }
+        assertTrue(accepted > 0, "some drafts are accepted");
+    }
+
+    @Test
+    void selfSpeculationRunsToTheEndOfTheContext() {
+        int[] p = prompt(5, 0);
+        int max = trained.ctx() - p.length; // fills the whole context
+        int[] full = greedy(trained, p, max, Strategies.full());
+        assertEquals(max, full.length);
+        assertArrayEquals(full, greedy(trained, p, max, Strategies.selfSpeculative(1, 6)));
+    }
+
+    @Test
+    void exitAtTheLastLayerEqualsTheFullModel() {
+        int L = trained.layers();
+        for (long seed : new long[] {0, 5}) {
+            int[] p = prompt(6, seed);
+            assertArrayEquals(greedy(trained, p, 20, Strategies.full()),
+                    greedy(trained, p, 20, Strategies.fixedExit(L)));
+            assertArrayEquals(greedy(trained, p, 20, Strategies.full()),
+                    greedy(trained, p, 20, Strategies.selfSpeculative(L, 3)));
+        }
+    }
+
+    @Test
+    void batchedPrefillEqualsOneTokenAtATime() {
+        int[] p = prompt(20, 7);
+        Session a = random.newSession(64), b = random.newSession(1);
+        a.advance(p, random.layers(), null);
+        for (int t : p) {
+            b.advance(new int[] {t}, random.layers(), null);
+        }
+        for (int pos = 0; pos < p.length; pos++) {
+            assertArrayEquals(b.logits(pos).clone(), a.logits(pos).clone(), "position " + pos);
+        }
+    }
+
+    @Test
+    void cropThenReplayEqualsRecomputingFromScratch() {
+        int L = random.layers();
+        int[] a = prompt(10, 8), b = prompt(7, 9), c = prompt(9, 10);
+        Session s = random.newSession(4);
+        s.advance(a, L, null);
+        s.advance(b, L, null);
+        s.crop(a.length);
+        assertEquals(a.length, s.length());
+        for (int l = 0; l < L; l++) {
+            assertEquals(a.length, s.cache(l).fill());
+        }
+        s.advance(c, L, null);
+
+        Session fresh = random.newSession(16);
+        int[] ac = Arrays.copyOf(a, a.length + c.length);
+        System.arraycopy(c, 0, ac, a.length, c.length);
+        fresh.advance(ac, L, null);
+        for (int pos = 0; pos < ac.length; pos++) {
+            assertArrayEquals(fresh.logits(pos).clone(), s.logits(pos).clone(), "position " + pos);
+        }
+    }
+
+    /**
+     * The KV policy (lazy fill): tokens that exit early leave layers above their exit empty; a later token
+     * that goes deeper first completes those layers from the exited tokens' states. Its output, and every
+     * cache entry, equals the full model's, whatever the exits were.
+     */
+    @Test
+    void earlyExitsLeaveUsableCachesForDeeperTokens() {
+        int L = random.layers();
+        int[] p = prompt(24, 11);
+        Random r = new Random(12);
+        Session mixed = random.newSession(3);
+        Session full = random.newSession(3);
+        for (int i = 0; i < p.length; i++) {
+            int exitAfter = r.nextInt(L); // 0-based layer after which this token exits (L-1: the full model)
+            int d = mixed.advance(new int[] {p[i]}, L, (s, l, pos) -> l >= exitAfter);
+            assertEquals(exitAfter + 1, d);
+            full.advance(new int[] {p[i]}, L, null);
+            // an early exit's output is the full model's output at that layer: compare with a fixed exit
+            Session exitOnly = random.newSession(8);
+            exitOnly.advance(Arrays.copyOf(p, i + 1), d, null);
+            assertArrayEquals(exitOnly.logits(i).clone(), mixed.logits(i).clone(), "exit output at " + i);
+            if (d == L) {
+                assertArrayEquals(full.logits(i).clone(), mixed.logits(i).clone(), "deep token " + i);
+                for (int l = 0; l < L; l++) {
+                    assertEquals(i + 1, mixed.cache(l).fill(), "layer " + l + " complete after a deep token");
+                }
+            }
+        }
+        // a last deep token completes every layer; the caches equal the full model's bit for bit
+        mixed.advance(new int[] {p[0]}, L, null);
+        full.advance(new int[] {p[0]}, L, null);
+        for (int l = 0; l < L; l++) {
+            int n = mixed.length() * random.KV;
+            assertArrayEquals(Arrays.copyOf(full.cache(l).k, n), Arrays.copyOf(mixed.cache(l).k, n), "keys " + l);
+            assertArrayEquals(Arrays.copyOf(full.cache(l).v, n), Arrays.copyOf(mixed.cache(l).v, n), "values " + l);
+        }
+        assertArrayEquals(full.logits(p.length).clone(), mixed.logits(p.length).clone());
+    }
+
+    @Test
+    void routerAndConfidenceExitsProduceTokensAndReportTheirExits() {
+        for (DecodingStrategy st : new DecodingStrategy[] {Strategies.router(0.5f), Strategies.confidence(0.2f),
+                Strategies.fixedExit(1)}) {
+            var r = Generator.generate(trained, prompt(5, 0), 15, st, Sampler.greedy(), -1, 4, null);
+            assertEquals(15, r.tokens().length, st.name());
+            double mean = r.stats().meanExitLayer();
+            assertTrue(mean >= 1 && mean <= trained.layers(), st.name() + " mean exit " + mean);
+        }
+        var one = Generator.generate(trained, prompt(5, 0), 10, Strategies.fixedExit(1), Sampler.greedy(), -1, 4, null);
+        assertEquals(1.0, one.stats().meanExitLayer());
+    }
+
+    @Test
+    void samplingIsReproducibleBySeedAndStopsAtEos() {
+        int[] p = prompt(4, 0);
+        for (DecodingStrategy st : new DecodingStrategy[] {Strategies.full(), Strategies.selfSpeculative(1, 3)}) {
+            int[] a = Generator.generate(trained, p, 25, st, Sampler.sampling(0.9f, 20, 0.95f, 42), -1, 4, null).tokens();
+            int[] b = Generator.generate(trained, p, 25, st, Sampler.sampling(0.9f, 20, 0.95f, 42), -1, 4, null).tokens();
+            assertArrayEquals(a, b, st.name());
+            assertEquals(25, a.length);
+            int eos = a[3];
+            int[] c = Generator.generate(trained, p, 25, st, Sampler.sampling(0.9f, 20, 0.95f, 42), eos, 4, null).tokens();
+            int first = 0;
+            while (a[first] != eos) {
+                first++;
+            }
+            assertArrayEquals(Arrays.copyOf(a, first + 1), c, "stops after the end-of-text token");
+        }
+        // top-k 1 is greedy
+        assertArrayEquals(greedy(trained, p, 12, Strategies.full()),
+                Generator.generate(trained, p, 12, Strategies.full(), Sampler.sampling(1.5f, 1, 1.0f, 1), -1, 4, null).tokens());
+    }
+}

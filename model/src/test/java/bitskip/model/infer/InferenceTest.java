@@ -1,0 +1,92 @@
+package bitskip.model.infer;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import bitskip.model.config.BitSkipConfig;
+import bitskip.model.nn.BitSkipModel;
+import bitskip.model.train.Checkpoints;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The deployed model computes the training model's W1.58/A8 forward; its file round-trips exactly. */
+class InferenceTest {
+    @TempDir
+    Path dir;
+
+    /**
+     * Exported logits equal the checkpoint's evaluation forward (final LN + head, at every exit) within
+     * float rounding: the training path computes Σ (s·q/Q)·(alpha·code) rounding every product and sum,
+     * the deployed one rounds the exact integer sum once. Tolerance: 1e-4 · (1 + max |logit|) per logit,
+     * for every profile × variant combination exported in both packings.
+     */
+    @Test
+    void exportedLogitsEqualTheCheckpointForward() throws Exception {
+        for (String profile : new String[] {"paper", "reference"}) {
+            for (String variant : new String[] {"baseline", "bitskip", "h-only"}) {
+                BitSkipConfig c = Micro.config(profile, variant, 8);
+                BitSkipModel train = Micro.training(c, 1, 11);
+                int T = c.ctx(), V = c.vocabSize(), L = c.nLayers();
+                int[] in = Micro.tokens(T, V, 3);
+                train.evaluate(in, in, 1, true);
+                Path ckpt = dir.resolve(profile + variant + ".safetensors");
+                Checkpoints.saveModel(train, ckpt, 0);
+                InferenceModel fromCkpt = DeployFile.fromCheckpoint(ckpt, Parallel.serial());
+                for (DeployFile.Packing packing : DeployFile.Packing.values()) {
+                    Path file = dir.resolve(profile + variant + packing + ".bitskip");
+                    DeployFile.write(fromCkpt, file, packing);
+                    InferenceModel m = DeployFile.read(file, new Parallel(2));
+                    assertTrue(DeployFile.sameWeights(fromCkpt, m), "pack -> unpack is the identity (" + packing + ")");
+                    for (int l = 0; l < L; l++) {
+                        float[] ref = train.exitLogits(l, true, T);
+                        Session s = m.newSession(4);
+                        s.advance(in, l + 1, null);
+                        double max = 0, worst = 0;
+                        for (float x : ref) {
+                            max = Math.max(max, Math.abs(x));
+                        }
+                        for (int t = 0; t < T; t++) {
+                            float[] got = s.logits(t);
+                            for (int v = 0; v < V; v++) {
+                                worst = Math.max(worst, Math.abs(got[v] - ref[t * V + v]));
+                            }
+                        }
+                        assertTrue(worst <= 1e-4 * (1 + max), profile + "/" + variant + " exit " + (l + 1)
+                                + ": max |diff| " + worst + " vs max |logit| " + max);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void deployedCodesAreTheTrainingQuantization() {
+        BitSkipConfig c = Micro.config("paper", "bitskip", 8);
+        BitSkipModel train = Micro.training(c, 1, 4);
+        InferenceModel m = InferenceModel.of(train, Parallel.serial());
+        var w = train.params().get("layers.1.ffn.down_proj.weight");
+        float[] a = new float[w.size];
+        train.backend().download(w.value, a);
+        byte[] codes = new byte[w.size];
+        float alpha = bitskip.kernels.Quantize.ternaryForward(null, codes, a, w.size);
+        TernaryLinear p = m.projections().get(6 + 5);
+        assertEquals("layers.1.ffn.down_proj", p.name);
+        assertEquals(alpha, p.alpha);
+        assertArrayEquals(codes, p.codes());
+    }
+
+    @Test
+    void aDeployableFileIsRefusedAsACheckpointAndViceVersa() throws Exception {
+        BitSkipConfig c = Micro.config("paper", "baseline", 8);
+        BitSkipModel train = Micro.training(c, 1, 4);
+        Path ckpt = dir.resolve("model.safetensors");
+        Checkpoints.saveModel(train, ckpt, 0);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> DeployFile.read(ckpt, Parallel.serial()));
+        assertTrue(e.getMessage().contains("bitskip export"), e.getMessage());
+        Path out = dir.resolve("m.bitskip");
+        DeployFile.write(DeployFile.fromCheckpoint(ckpt, Parallel.serial()), out, DeployFile.Packing.TQ1);
+        assertThrows(IllegalArgumentException.class, () -> DeployFile.fromCheckpoint(out, Parallel.serial()));
+        assertTrue(out.toFile().length() < ckpt.toFile().length());
+    }
+}

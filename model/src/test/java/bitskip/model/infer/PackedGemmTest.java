@@ -1,0 +1,85 @@
+package bitskip.model.infer;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import bitskip.kernels.TernaryMatmul;
+import bitskip.kernels.TernaryPack;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The packed Vector API GEMM reproduces the scalar reference's int32 sums bit for bit. */
+class PackedGemmTest {
+
+    private static void check(int N, int C, int OC, boolean extreme, Parallel par, long seed) {
+        Random r = new Random(seed);
+        byte[] codes = new byte[OC * C], q = new byte[N * C];
+        for (int i = 0; i < codes.length; i++) {
+            codes[i] = (byte) (r.nextInt(3) - 1);
+        }
+        for (int i = 0; i < q.length; i++) {
+            q[i] = (byte) (extreme ? (r.nextBoolean() ? 127 : -127) : r.nextInt(255) - 127);
+        }
+        if (extreme) { // the largest sums: every weight +1 against +127 in row 0
+            for (int c = 0; c < C; c++) {
+                codes[c] = 1;
+                q[c] = 127;
+            }
+        }
+        int[] ref = new int[N * OC];
+        TernaryMatmul.forward(ref, q, codes, N, C, OC);
+
+        int Cp = TernaryPack.i2PaddedCols(C);
+        byte[] packed = new byte[OC * TernaryPack.i2RowBytes(C)];
+        TernaryPack.packI2(packed, codes, OC, C);
+        short[] qs = new short[N * Cp];
+        for (int n = 0; n < N; n++) {
+            for (int c = 0; c < C; c++) {
+                qs[n * Cp + c] = q[n * C + c];
+            }
+            for (int c = C; c < Cp; c++) {
+                qs[n * Cp + c] = (short) (r.nextInt(255) - 127); // padding activations are ignored
+            }
+        }
+        int[] got = new int[N * OC];
+        PackedGemm.ternary(got, qs, packed, N, Cp, OC, par);
+        assertArrayEquals(ref, got, "N " + N + " C " + C + " OC " + OC);
+    }
+
+    @Test
+    void bitExactAgainstTheScalarReference() {
+        Parallel two = new Parallel(2);
+        int[][] shapes = {{1, 1, 1}, {1, 32, 5}, {3, 100, 7}, {1, 128, 64}, {2, 129, 33}, {1, 512, 256},
+                {4, 2048, 40}, {1, 4096, 9}, {1, 5000, 3}, {2, 8192, 17}};
+        long seed = 0;
+        for (int[] s : shapes) {
+            check(s[0], s[1], s[2], false, Parallel.serial(), seed++);
+            check(s[0], s[1], s[2], true, two, seed++);
+        }
+    }
+
+    @Test
+    void threadedDenseEqualsSerialDense() {
+        Random r = new Random(9);
+        int N = 3, C = 77, OC = 1000;
+        float[] x = new float[5 + N * C], w = new float[OC * C];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) r.nextGaussian();
+        }
+        float[] a = new float[N * OC], b = new float[N * OC], one = new float[OC];
+        PackedGemm.dense(a, x, 5, w, N, C, OC, Parallel.serial());
+        PackedGemm.dense(b, x, 5, w, N, C, OC, new Parallel(2));
+        assertArrayEquals(a, b);
+        PackedGemm.dense(one, x, 5 + 2 * C, w, 1, C, OC, Parallel.serial());
+        for (int o = 0; o < OC; o++) {
+            assertEquals(a[2 * OC + o], one[o], "a row does not depend on the batch");
+            double ref = 0;
+            for (int c = 0; c < C; c++) {
+                ref += (double) x[5 + 2 * C + c] * w[o * C + c];
+            }
+            assertEquals(ref, one[o], 1e-4);
+        }
+    }
+}

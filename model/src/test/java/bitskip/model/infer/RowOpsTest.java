@@ -1,0 +1,48 @@
+package bitskip.model.infer;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import bitskip.kernels.Hadamard;
+import bitskip.kernels.LayerNorm;
+import bitskip.kernels.Quantize;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The fused Hadamard path is bit-identical to the reference kernels composed (LayerNorm, pad, FWHT, quantize). */
+class RowOpsTest {
+    @Test
+    void fusedHadamardQuantizeEqualsTheKernels() {
+        Random r = new Random(5);
+        for (int C : new int[] {32, 48, 100, 512}) {
+            int P = Hadamard.nextPow2(C), N = 3;
+            float[] x = new float[N * C], w = new float[C], b = new float[C];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) (r.nextGaussian() * 3);
+            }
+            for (int i = 0; i < C; i++) {
+                w[i] = (float) (1 + 0.1 * r.nextGaussian());
+                b[i] = (float) (0.1 * r.nextGaussian());
+            }
+            for (int bits : new int[] {8, 4}) {
+                float[] ln = new float[N * C], mean = new float[N], rstd = new float[N], z = new float[N * P];
+                LayerNorm.forward(ln, mean, rstd, x, w, b, N, C, 1e-5f);
+                Hadamard.padForward(z, ln, N, C, P);
+                Hadamard.forward(z, z, N, P);
+                byte[] codes = new byte[N * P];
+                float[] s = new float[N];
+                Quantize.activationForward(null, codes, s, z, N, P, bits);
+
+                int Cp = (P + 127) / 128 * 128;
+                short[] q = new short[N * Cp];
+                float[] scratch = new float[P];
+                for (int n = 0; n < N; n++) {
+                    float sn = RowOps.hadamardQuantize(q, n * Cp, Cp, x, n * C, C, P, w, b, 1e-5f, bits, scratch);
+                    assertEquals(s[n], sn);
+                    for (int p = 0; p < P; p++) {
+                        assertEquals(codes[n * P + p], q[n * Cp + p], "C " + C + " row " + n + " col " + p);
+                    }
+                }
+            }
+        }
+    }
+}
