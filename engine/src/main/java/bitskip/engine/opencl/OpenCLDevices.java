@@ -26,7 +26,7 @@ public final class OpenCLDevices {
 
     /** One device, with what {@code devices} prints. */
     public record Device(int platformIndex, int deviceIndex, cl_platform_id platform, cl_device_id device,
-                         String platformName, String vendor, String name, String type, String version,
+                         String platformName, String platformVendor, String vendor, String name, String type, String version,
                          int computeUnits, long globalMemBytes, long maxAllocBytes, long localMemBytes,
                          long maxWorkGroupSize, boolean fp64, boolean fp16) {
         public String id() {
@@ -82,6 +82,7 @@ public final class OpenCLDevices {
             clGetPlatformIDs(platforms.length, platforms, null);
             for (int p = 0; p < platforms.length; p++) {
                 String pname = platformString(platforms[p], CL_PLATFORM_NAME);
+                String pvendor = platformString(platforms[p], CL_PLATFORM_VENDOR);
                 int[] nd = new int[1];
                 try {
                     clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, null, nd);
@@ -97,7 +98,7 @@ public final class OpenCLDevices {
                     String t = (type & CL_DEVICE_TYPE_GPU) != 0 ? "GPU"
                             : (type & CL_DEVICE_TYPE_CPU) != 0 ? "CPU"
                             : (type & CL_DEVICE_TYPE_ACCELERATOR) != 0 ? "ACC" : "OTHER";
-                    out.add(new Device(p, d, platforms[p], dev, pname, deviceString(dev, CL_DEVICE_VENDOR),
+                    out.add(new Device(p, d, platforms[p], dev, pname, pvendor, deviceString(dev, CL_DEVICE_VENDOR),
                             deviceString(dev, CL_DEVICE_NAME), t, deviceString(dev, CL_DEVICE_VERSION),
                             deviceInt(dev, CL_DEVICE_MAX_COMPUTE_UNITS), deviceLong(dev, CL_DEVICE_GLOBAL_MEM_SIZE),
                             deviceLong(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE), deviceLong(dev, CL_DEVICE_LOCAL_MEM_SIZE),
@@ -118,7 +119,9 @@ public final class OpenCLDevices {
 
     /**
      * The device named by spec ("P:D"); null or blank chooses the property {@code bitskip.device}, then
-     * the environment variable {@code BITSKIP_DEVICE}, then the first GPU, then the first device.
+     * the environment variable {@code BITSKIP_DEVICE}, then the first GPU, then the first device. A spec
+     * that starts with a letter names a platform instead ({@code nvidia}, {@code pocl}, {@code nvidia:1}):
+     * the first (or D-th) device of the first platform whose name or vendor contains it, case-insensitive.
      */
     public static Device select(String spec) {
         if (spec == null || spec.isBlank()) {
@@ -141,8 +144,29 @@ public final class OpenCLDevices {
             return all.get(0);
         }
         String s = spec.trim();
-        int colon = s.indexOf(':');
+        int colon = s.lastIndexOf(':');
         int p, d;
+        if (!s.isEmpty() && !Character.isDigit(s.charAt(0))) {
+            // a platform by name: "nvidia", "pocl", "nvidia:1" (case-insensitive, in the platform's name or vendor)
+            String want = (colon < 0 ? s : s.substring(0, colon)).trim().toLowerCase(Locale.ROOT);
+            int index = 0;
+            if (colon >= 0) {
+                try {
+                    index = Integer.parseInt(s.substring(colon + 1).trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("OpenCL device '" + spec
+                            + "' is neither P:D nor PLATFORM[:D] (a platform name or vendor)" + listing());
+                }
+            }
+            for (Device dev : all) {
+                String hay = (dev.platformName() + " " + dev.platformVendor()).toLowerCase(Locale.ROOT);
+                if (hay.contains(want) && dev.deviceIndex() == index) {
+                    return dev;
+                }
+            }
+            throw new IllegalArgumentException("no OpenCL platform named '" + want + "' with a device " + index
+                    + listing());
+        }
         try {
             if (colon < 0) {
                 p = Integer.parseInt(s);

@@ -50,11 +50,21 @@ class OpenCLDevicesTest {
     }
 
     @Test
+    void selectsByPlatformName() {
+        OpenCLDevices.Device d = OpenCLDevices.list().get(0);
+        String word = d.platformName().split("\\s+")[0];
+        assertEquals(d.platformIndex(), OpenCLDevices.select(word.toUpperCase()).platformIndex());
+        assertEquals(0, OpenCLDevices.select(word + ":0").deviceIndex());
+    }
+
+    @Test
     void unknownDeviceListsTheExistingOnes() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OpenCLDevices.select("7:3"));
         assertTrue(e.getMessage().contains("7:3 does not exist"), e.getMessage());
         assertTrue(e.getMessage().contains("0:0"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> OpenCLDevices.select("gpu"));
+        e = assertThrows(IllegalArgumentException.class, () -> OpenCLDevices.select("nosuchvendor"));
+        assertTrue(e.getMessage().contains("nosuchvendor") && e.getMessage().contains("0:0"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OpenCLDevices.select("0:x"));
         assertTrue(e.getMessage().contains("P:D") && e.getMessage().contains("0:0"), e.getMessage());
     }
 
