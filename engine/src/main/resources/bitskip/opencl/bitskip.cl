@@ -533,16 +533,13 @@ __kernel void routing_backward(__global float* dpExit, __global const float* pEx
 __kernel void cross_entropy(__global const float* logits, __global float* dlogits, int hasD,
                             __global const int* targets, int row0, int V, float gradScale,
                             __global float2* rowLoss) {
+    // no early exit: every work-item reaches every barrier (an ignored row computes and discards)
     __local acc_t sh[RWG];
     __local float shm[RWG];
     int r = get_group_id(0), l = get_local_id(0);
     int row = r * V;
     int target = targets[row0 + r];
-    if (target < 0) {
-        if (hasD) for (int i = l; i < V; i += RWG) dlogits[row + i] = 0.0f;
-        if (l == 0) rowLoss[row0 + r] = (float2)(0.0f, 0.0f);
-        return;
-    }
+    int valid = target >= 0;
     float mx = -INFINITY;
     for (int i = l; i < V; i += RWG) mx = fmax(mx, logits[row + i]);
     shm[l] = mx;
@@ -555,35 +552,33 @@ __kernel void cross_entropy(__global const float* logits, __global float* dlogit
     acc_t s = acc_zero();
 #ifdef USE_FP64
     for (int i = l; i < V; i += RWG) s += exp((double)(logits[row + i] - mx));
-#else
-    for (int i = l; i < V; i += RWG) s = acc_addf(s, exp(logits[row + i] - mx));
-#endif
     s = local_tree(sh, s);
-#ifdef USE_FP64
     double sum = s;
     if (l == 0) {
-        double loss = ((double) mx - (double) logits[row + target]) + log(sum);
+        double loss = valid ? ((double) mx - (double) logits[row + (valid ? target : 0)]) + log(sum) : 0.0;
         rowLoss[row0 + r] = acc_pair(loss);
     }
     if (hasD) {
         for (int i = l; i < V; i += RWG) {
             float p = (float)(exp((double)(logits[row + i] - mx)) / sum);
             float onehot = i == target ? 1.0f : 0.0f;
-            dlogits[row + i] = (p - onehot) * gradScale;
+            dlogits[row + i] = valid ? (p - onehot) * gradScale : 0.0f;
         }
     }
 #else
+    for (int i = l; i < V; i += RWG) s = acc_addf(s, exp(logits[row + i] - mx));
+    s = local_tree(sh, s);
     float sum = s.x + s.y;
     if (l == 0) {
         float logSum = log(s.x) + log1p(s.y / s.x);
-        acc_t loss = acc_addf(acc_addf(acc_zero(), mx - logits[row + target]), logSum);
-        rowLoss[row0 + r] = loss;
+        acc_t loss = acc_addf(acc_addf(acc_zero(), mx - logits[row + (valid ? target : 0)]), logSum);
+        rowLoss[row0 + r] = valid ? loss : (float2)(0.0f, 0.0f);
     }
     if (hasD) {
         for (int i = l; i < V; i += RWG) {
             float p = exp(logits[row + i] - mx) / sum;
             float onehot = i == target ? 1.0f : 0.0f;
-            dlogits[row + i] = (p - onehot) * gradScale;
+            dlogits[row + i] = valid ? (p - onehot) * gradScale : 0.0f;
         }
     }
 #endif

@@ -31,6 +31,9 @@ public final class OpenCLBackend implements Backend {
     /** Slots of the device scalar buffer (float2 each). */
     private static final int SLOT_ALPHA = 0, SLOT_SUM = 1, SLOT_MEAN = 2;
 
+    /** -Dbitskip.opencl.trace=true: finish and log every kernel launch (debugging). */
+    private static final boolean TRACE = Boolean.getBoolean("bitskip.opencl.trace");
+
     private final OpenCLRuntime rt;
     private final List<OpenCLTensor> tensors = new ArrayList<>();
     private final cl_mem dummy, scalars, partials;
@@ -241,7 +244,14 @@ public final class OpenCLBackend implements Backend {
                     throw new IllegalArgumentException("kernel " + name + " argument " + i + ": " + a.getClass());
                 }
             }
+            if (TRACE) {
+                System.err.println("opencl: " + name + " " + java.util.Arrays.toString(global) + " "
+                        + java.util.Arrays.deepToString(args));
+            }
             clEnqueueNDRangeKernel(rt.queue, k, global.length, null, global, local, 0, null, null);
+            if (TRACE) {
+                clFinish(rt.queue);
+            }
         }
     }
 
