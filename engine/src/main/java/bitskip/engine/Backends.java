@@ -18,6 +18,8 @@ public final class Backends {
     static {
         KNOWN.put("java", JavaBackend::new);
         KNOWN.put("cpu", bitskip.engine.cpu.CpuBackend::new);
+        // the device comes from -Dbitskip.device / $BITSKIP_DEVICE (P:D or a platform name), else the first GPU
+        KNOWN.put("opencl", bitskip.engine.opencl.OpenCLBackend::new);
     }
 
     private Backends() {}

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 /** {@code bitskip}: the command line. Each subcommand is also runnable on its own (BitSkipTrain, ...). */
 @Command(name = "bitskip", mixinStandardHelpOptions = true, version = "bitskip 0.1.0",
         description = "Ternary transformers with Hadamard-smoothed BitLinear layers and LayerSkip-style early exit.",
-        subcommands = {TrainCommand.class, ExportCommand.class, GenerateCommand.class, Main.BackendsCommand.class})
+        subcommands = {TrainCommand.class, ExportCommand.class, GenerateCommand.class, Main.BackendsCommand.class, Main.DevicesCommand.class})
 public final class Main implements Callable<Integer> {
 
     public static void main(String[] args) {
@@ -45,6 +45,16 @@ public final class Main implements Callable<Integer> {
             }
             System.out.println("chosen: " + Backends.resolve(null) + " (from -D" + Backends.PROPERTY + ", $"
                     + Backends.ENV + ", or the default)");
+            return 0;
+        }
+    }
+
+    @Command(name = "devices", mixinStandardHelpOptions = true,
+            description = "List every backend and OpenCL device (platform, vendor, compute units, memory, work-group size, fp64/fp16) and the id to pass to --device.")
+    static final class DevicesCommand implements Callable<Integer> {
+        @Override
+        public Integer call() {
+            bitskip.engine.opencl.OpenCLDevices.print(System.out, Backends.names());
             return 0;
         }
     }

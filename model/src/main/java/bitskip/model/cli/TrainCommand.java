@@ -63,8 +63,14 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Run folder (default: runs/PRESET-VARIANT-PROFILE).")
     Path out;
 
-    @Option(names = "--backend", description = "java (scalar reference). Default: -Dbitskip.backend, $BITSKIP_BACKEND, else java.")
+    @Option(names = "--backend", description = "cpu (OpenBLAS + Vector API), java (scalar reference) or opencl. Default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu.")
     String backend;
+
+    @Option(names = "--device", description = "OpenCL device: P:D (platform:device, see './bitskip devices') or a platform name (nvidia, pocl). Default: -Dbitskip.device, $BITSKIP_DEVICE, else the first GPU.")
+    String device;
+
+    @Option(names = "--threads", description = "Threads of the cpu backend (default: -Dbitskip.threads, else all cores).")
+    Integer threads;
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
     boolean resume;
@@ -108,6 +114,15 @@ public final class TrainCommand implements Callable<Integer> {
         BitSkipConfig c = config();
         Path dir = out != null ? out : Path.of("runs", c.preset() + "-" + c.variant() + "-" + c.profile());
         TrainingData td = TrainingData.open(c, data, trainFile, validFile, System.err);
+        if (device != null && !device.isBlank()) {
+            System.setProperty(bitskip.engine.opencl.OpenCLDevices.PROPERTY, device.trim());
+        }
+        if (threads != null) {
+            if (threads <= 0) {
+                throw new IllegalArgumentException("--threads must be positive, got " + threads);
+            }
+            System.setProperty("bitskip.threads", threads.toString());
+        }
         try (Backend be = Backends.create(backend)) {
             System.err.printf(Locale.ROOT, "bitskip train: %s/%s/%s, backend %s (%s), out %s%n", c.preset(), c.profile(),
                     c.variant(), be.name(), be.description(), dir);
