@@ -160,8 +160,7 @@ public final class AblationCommand implements Callable<Integer> {
     /** The arguments this command was given (after the subcommand name), for the report's header. */
     private List<String> commandLine() {
         List<String> a = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
-        int i = a.indexOf("ablation");
-        return i >= 0 ? a.subList(i + 1, a.size()) : a;
+        return !a.isEmpty() && a.get(0).equals("ablation") ? a.subList(1, a.size()) : a;
     }
 
     private static void add(List<String> a, String flag, Object v) {

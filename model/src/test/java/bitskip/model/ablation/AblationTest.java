@@ -65,7 +65,7 @@ class AblationTest {
         Path train = Files.writeString(tmp.resolve("train.txt"), text);
         Path valid = Files.writeString(tmp.resolve("valid.txt"), text.substring(0, 1500));
         Path out = tmp.resolve("abl");
-        String[] args = {"--preset", "micro", "--profile", "paper,reference", "--steps", "2", "--out", out.toString(),
+        String[] args = {"--preset", "micro", "--profile", "reference", "--steps", "2", "--out", out.toString(),
                 "--parallel", "2", "--batch", "2", "--accum", "1", "--eval-every", "1", "--eval-batches", "2",
                 "--set", "vocab_size=50257", "--train", train.toString(), "--valid", valid.toString()};
 
@@ -73,20 +73,20 @@ class AblationTest {
         assertEquals(0, run(new AblationCommand().withJava(childJava(tmp.resolve("cache"))), new PrintStream(dry, true),
                 concat(args, "--dry-run")));
         String listing = dry.toString();
-        assertTrue(listing.contains("8 runs"), listing);
-        assertTrue(listing.contains("paper-h-only") && listing.contains("hadamard=true lambda_ee=0.0"), listing);
+        assertTrue(listing.contains("4 runs"), listing);
+        assertTrue(listing.contains("reference-h-only") && listing.contains("hadamard=true lambda_ee=0.0"), listing);
         assertTrue(listing.contains("reference-ee-only") && listing.contains("lambda_ee=0.3 p_max=0.7"), listing);
         assertFalse(Files.exists(out.resolve("runs")), "a dry run starts nothing");
 
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         int rc = run(new AblationCommand().withJava(childJava(tmp.resolve("cache"))), new PrintStream(log, true), args);
         assertEquals(0, rc, log + "\n" + logs(out));
-        for (String id : List.of("paper-baseline", "paper-bitskip", "reference-h-only", "reference-ee-only")) {
+        for (String id : List.of("reference-baseline", "reference-h-only", "reference-ee-only", "reference-bitskip")) {
             Path d = out.resolve("runs").resolve(id);
             JsonNode done = Configs.JSON.readTree(d.resolve("done.json").toFile());
             assertEquals(2, done.get("last_step").asInt(), id);
             JsonNode eval = Configs.JSON.readTree(d.resolve("eval.json").toFile());
-            assertEquals(id.startsWith("reference") ? "requantized" : "packed", eval.at("/deployed/deployment").asText());
+            assertEquals("requantized", eval.at("/deployed/deployment").asText(), "the reference profile reproduces the double ternarization");
             assertEquals(3, eval.at("/latent/exits").size());
             assertEquals(done.get("best_val_ppl").asDouble(), eval.at("/latent/ppl_token_weighted").asDouble(),
                     1e-6 * done.get("best_val_ppl").asDouble(), id + ": eval of the best checkpoint = its training validation");
@@ -102,13 +102,13 @@ class AblationTest {
         }
 
         // Restart: finished runs are skipped; a run without done.json is continued with --resume.
-        Files.delete(out.resolve("runs").resolve("paper-bitskip").resolve("done.json"));
+        Files.delete(out.resolve("runs").resolve("reference-bitskip").resolve("done.json"));
         ByteArrayOutputStream again = new ByteArrayOutputStream();
         assertEquals(0, run(new AblationCommand().withJava(childJava(tmp.resolve("cache"))), new PrintStream(again, true), args));
         String s = again.toString();
-        assertEquals(7, s.lines().filter(l -> l.contains("done already, skipped")).count(), s);
-        assertTrue(s.contains("paper-bitskip: resuming"), s);
-        assertTrue(Files.readString(out.resolve("runs").resolve("paper-bitskip").resolve("train.log")).contains("--resume"));
+        assertEquals(3, s.lines().filter(l -> l.contains("done already, skipped")).count(), s);
+        assertTrue(s.contains("reference-bitskip: resuming"), s);
+        assertTrue(Files.readString(out.resolve("runs").resolve("reference-bitskip").resolve("train.log")).contains("--resume"));
     }
 
     private static String logs(Path out) throws Exception {
