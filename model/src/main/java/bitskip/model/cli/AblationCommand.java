@@ -1,0 +1,186 @@
+package bitskip.model.cli;
+
+import bitskip.model.ablation.AblationPlan;
+import bitskip.model.ablation.AblationReport;
+import bitskip.model.ablation.AblationRunner;
+import bitskip.model.ablation.RunSpec;
+import bitskip.model.config.BitSkipConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code bitskip ablation}: the 2×2 factorial of Table 2 and the sweeps of Tables 6–8 for any preset, profile(s),
+ * step budget and seed; each run is the train command in its own JVM, then the eval command on its best
+ * checkpoint; finished runs are skipped on restart; then {@code OUT/report.md} with the paper's tables and figures.
+ */
+@Command(name = "ablation", mixinStandardHelpOptions = true,
+        description = "Run the factorial ablation (baseline, h-only, ee-only, bitskip) and/or the sweeps of Tables 6-8, "
+                + "then write OUT/report.md with Tables 2-8 beside the paper's and PNG figures.")
+public final class AblationCommand implements Callable<Integer> {
+
+    @Option(names = "--preset", defaultValue = "tiny", description = "Model size (default: ${DEFAULT-VALUE}).")
+    String preset;
+
+    @Option(names = "--profile", defaultValue = "paper", split = ",",
+            description = "paper, reference, or both: --profile paper,reference (default: ${DEFAULT-VALUE}).")
+    List<String> profiles;
+
+    @Option(names = "--steps", required = true, description = "Step budget of each factorial run.")
+    int steps;
+
+    @Option(names = "--seed", defaultValue = "7", description = "Seed of the factorial runs (paper: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--runs", defaultValue = "factorial", description = "factorial, sweeps or all (default: ${DEFAULT-VALUE}).")
+    String what;
+
+    @Option(names = "--sweep-steps", defaultValue = "500", description = "Step budget of each sweep run (paper: ${DEFAULT-VALUE}).")
+    int sweepSteps;
+
+    @Option(names = "--sweep-seed", defaultValue = "42", description = "Seed of the sweep runs (paper: ${DEFAULT-VALUE}).")
+    long sweepSeed;
+
+    @Option(names = "--out", required = true, description = "Output folder: runs/ID/ per run, report.md, figures.")
+    Path out;
+
+    @Option(names = "--dry-run", description = "List the runs, their status and settings, and exit.")
+    boolean dryRun;
+
+    @Option(names = "--parallel", defaultValue = "1", description = "Runs at once, each in its own process (default: ${DEFAULT-VALUE}).")
+    int parallel;
+
+    @Option(names = "--report-only", description = "Only (re)write report.md and the figures from the runs so far.")
+    boolean reportOnly;
+
+    // passed to every train command
+    @Option(names = "--batch") Integer batch;
+    @Option(names = "--accum") Integer accum;
+    @Option(names = "--eval-every") Integer evalEvery;
+    @Option(names = "--eval-batches", description = "Validation batches per evaluation, also used by the final eval (0 = all).")
+    Integer evalBatches;
+    @Option(names = "--patience") Integer patience;
+    @Option(names = "--set", description = "Override a configuration field in every run (repeatable).")
+    Map<String, String> sets = new LinkedHashMap<>();
+    @Option(names = "--data", description = "Folder with wiki.{train,valid,test}.raw.")
+    Path data;
+    @Option(names = "--train", description = "A UTF-8 text file to train on (with --valid).")
+    Path trainFile;
+    @Option(names = "--valid", description = "A UTF-8 text file to validate and evaluate on (with --train).")
+    Path validFile;
+    @Option(names = "--backend", description = "Backend of every run.")
+    String backend;
+
+    /** The JVM that runs the children; null: a JVM like this one ({@link AblationRunner.Java#current}). */
+    private AblationRunner.Java java = null;
+
+    /** Runs the children with this JVM, options and class path instead of this JVM's (tests, launchers). */
+    public AblationCommand withJava(AblationRunner.Java java) {
+        this.java = java;
+        return this;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (parallel < 1) {
+            throw new IllegalArgumentException("--parallel must be >= 1, got " + parallel);
+        }
+        if ((trainFile == null) != (validFile == null)) {
+            throw new IllegalArgumentException("--train and --valid go together");
+        }
+        if (data != null && trainFile != null) {
+            throw new IllegalArgumentException("give --data DIR or --train/--valid files, not both");
+        }
+        AblationPlan plan = AblationPlan.build(profiles, what, steps, seed, sweepSteps, sweepSeed);
+        List<String> shared = new ArrayList<>();
+        add(shared, "--batch", batch);
+        add(shared, "--accum", accum);
+        add(shared, "--eval-every", evalEvery);
+        add(shared, "--eval-batches", evalBatches);
+        add(shared, "--patience", patience);
+        for (Map.Entry<String, String> e : sets.entrySet()) {
+            shared.add("--set");
+            shared.add(e.getKey() + "=" + e.getValue());
+        }
+        List<String> evalData = new ArrayList<>();
+        if (data != null) {
+            shared.addAll(List.of("--data", data.toString()));
+            evalData.addAll(List.of("--data", data.toString()));
+        }
+        if (trainFile != null) {
+            shared.addAll(List.of("--train", trainFile.toString(), "--valid", validFile.toString()));
+            evalData.addAll(List.of("--text", validFile.toString()));
+        }
+        List<String> be = backend == null ? List.of() : List.of("--backend", backend);
+        AblationRunner runner = new AblationRunner(new AblationRunner.Settings(out, preset, shared, evalData, be, parallel,
+                java != null ? java : AblationRunner.Java.current(), AblationCommand::trainConfig), System.err);
+        List<RunSpec> runs = plan.runs();
+        if (dryRun) {
+            System.err.println(runs.size() + " runs in " + out.resolve("runs") + ":");
+            runner.dryRun(runs);
+            return 0;
+        }
+        List<String> failed = reportOnly ? List.of() : runner.run(runs);
+        Map<String, Path> dirs = new LinkedHashMap<>();
+        for (RunSpec r : runs) {
+            dirs.put(r.id(), runner.dirOf(r));
+        }
+        Path report = new AblationReport(out, plan, profiles, dirs).write(header(runs.size(), failed));
+        System.err.println("report: " + report);
+        if (!failed.isEmpty()) {
+            System.err.println("failed runs (see their train.log / eval.log): " + String.join(", ", failed));
+            return 1;
+        }
+        return 0;
+    }
+
+    private String header(int n, List<String> failed) {
+        StringBuilder s = new StringBuilder("# BitSkip ablation report\n\n");
+        s.append("Command:\n\n```\n./bitskip ablation ").append(String.join(" ", commandLine())).append("\n```\n\n");
+        s.append("Preset `").append(preset).append("`, profile(s) ").append(String.join(", ", profiles)).append(", ").append(n)
+                .append(" runs (`runs/ID/`: config.json, metrics.jsonl, checkpoint/, train.log, eval.json, eval.csv, done.json).");
+        if (!failed.isEmpty()) {
+            s.append(" Failed: ").append(String.join(", ", failed)).append('.');
+        }
+        s.append("\n\nThe paper's numbers are its 85M model (Table 1) trained up to 10k steps with batch 128 x 4; compare trends, "
+                + "not values, when the preset or budget differs.\n");
+        return s.toString();
+    }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** The arguments this command was given (after the subcommand name), for the report's header. */
+    private List<String> commandLine() {
+        List<String> a = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
+        return !a.isEmpty() && a.get(0).equals("ablation") ? a.subList(1, a.size()) : a;
+    }
+
+    private static void add(List<String> a, String flag, Object v) {
+        if (v != null) {
+            a.add(flag);
+            a.add(v.toString());
+        }
+    }
+
+    /** The configuration `bitskip train` builds from these arguments: the same parsing and the same code. */
+    static BitSkipConfig trainConfig(List<String> args) {
+        TrainCommand t = new TrainCommand();
+        new CommandLine(t).parseArgs(args.toArray(new String[0]));
+        try {
+            return t.config();
+        } catch (IllegalArgumentException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+    }
+
+}
