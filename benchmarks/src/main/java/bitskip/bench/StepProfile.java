@@ -69,12 +69,13 @@ public final class StepProfile {
         }
         System.out.printf(Locale.ROOT, "%s %s batch %d x ctx %d on %s: %.1f ms per step (%d steps)%n", preset, variant,
                 batch, c.ctx(), inner.name(), wall / 1e6 / steps, steps);
+        long stepWall = wall;
         System.out.println("| op | ms per step | share | calls per step |");
         System.out.println("|---|---|---|---|");
         totals.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).forEach(e -> {
             double ms = e.getValue()[0] / 1e6 / steps;
             if (ms >= 0.05) {
-                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f%% | %d |%n", e.getKey(), ms, 100.0 * e.getValue()[0] / wall,
+                System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f%% | %d |%n", e.getKey(), ms, 100.0 * e.getValue()[0] / stepWall,
                         e.getValue()[1] / steps);
             }
         });
