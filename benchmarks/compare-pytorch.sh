@@ -5,11 +5,12 @@
 #
 #   benchmarks/compare-pytorch.sh [THREADS] [STEPS] CONFIG...      CONFIG = preset:variant:batch
 #   benchmarks/compare-pytorch.sh 2 4 tiny:baseline:16 small:bitskip:16 paper-85m:baseline:16
+#   WARMUP=1 benchmarks/compare-pytorch.sh 2 1 paper-85m:baseline:16   (warm-up steps, default 2)
 #
 # Prints one Markdown row per configuration: tokens/s and peak RSS of each, and their ratios.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-THREADS="${1:-2}"; STEPS="${2:-4}"; shift 2 || true
+THREADS="${1:-2}"; STEPS="${2:-4}"; WARMUP="${WARMUP:-2}"; shift 2 || true
 PY=/usr/bin/python3
 cd "$HERE"
 [ -f model/target/classpath.txt ] || ./bitskip backends >/dev/null
@@ -22,11 +23,11 @@ echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | bitskip pea
 echo "|---|---|---|---|---|---|---|"
 for cfg in "$@"; do
   IFS=: read -r preset variant batch <<< "$cfg"
-  j=$(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Dbitskip.threads="$THREADS" -cp "$CP" \
+  j=$(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Dbitskip.threads="$THREADS" -Dbitskip.bench.warmup="$WARMUP" -cp "$CP" \
       bitskip.bench.TrainStepBench "$preset" "$variant" "$batch" "$STEPS" cpu 2>/dev/null | grep '^{')
   jt=$(sed -E 's/.*"tokens_per_s":([0-9.]+).*/\1/' <<< "$j"); jr=$(sed -E 's/.*"peak_rss_mb":([0-9]+).*/\1/' <<< "$j")
   p=$($PY pytorch/bitskip_torch.py train --preset "$preset" --variant "$variant" --batch "$batch" \
-      --threads "$THREADS" --steps $((STEPS + 2)) --warmup 2 --log-every 1000 2>&1)
+      --threads "$THREADS" --steps $((STEPS + WARMUP)) --warmup "$WARMUP" --log-every 1000 2>&1)
   pt=$(grep -oE 'tokens/s: [0-9.]+' <<< "$p" | awk '{print $2}'); pr=$(grep -oE 'peak RSS: [0-9.]+' <<< "$p" | awk '{print $3}')
   [ -z "$jt" ] && jt=failed; [ -z "$pt" ] && pt="failed ($(tail -1 <<< "$p" | cut -c1-60))"
   ratio=$(awk -v a="$jt" -v b="$pt" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "-" }')

@@ -18,7 +18,7 @@ import java.util.Random;
 /**
  * Whole-step training throughput: one JVM per (preset, variant, batch) so peak RSS belongs to that
  * configuration alone. Times full optimizer steps (forward, backward, clip, AdamW) on random tokens after
- * warm-up and prints the median tokens/s and the process's peak RSS (VmHWM) as one JSON line.
+ * warm-up (-Dbitskip.bench.warmup, default 2 steps) and prints the median tokens/s and the process's peak RSS (VmHWM) as one JSON line.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp … bitskip.bench.TrainStepBench PRESET VARIANT BATCH [STEPS] [BACKEND]</pre>
  */
@@ -28,7 +28,7 @@ public final class TrainStepBench {
         int batch = Integer.parseInt(args[2]);
         int steps = args.length > 3 ? Integer.parseInt(args[3]) : 5;
         String backend = args.length > 4 ? args[4] : null;
-        int warmup = 2;
+        int warmup = Integer.getInteger("bitskip.bench.warmup", 2); // steps of minutes (paper-85m) need only one
         BitSkipConfig c = Configs.override(Presets.build(preset, "paper", variant),
                 Map.of("batch", Integer.toString(batch), "accum", "1"), "bench");
         int N = batch * c.ctx();

@@ -179,6 +179,10 @@ public final class InferenceBench {
                 all.add(Strategies.selfSpeculative(E, K));
             }
         }
+        for (float t : new float[] {0.5f, 0.9f}) { // the adaptive exits, at the paper's threshold and a strict one
+            all.add(Strategies.router(t));
+            all.add(Strategies.confidence(t));
+        }
         for (DecodingStrategy st : all) {
             Generator.Result r = Generator.generate(m, prompt, max, st, Sampler.greedy(), -1, 64, null);
             int same = 0;

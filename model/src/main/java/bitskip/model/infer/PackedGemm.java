@@ -26,60 +26,149 @@ import jdk.incubator.vector.VectorSpecies;
 public final class PackedGemm {
     private PackedGemm() {}
 
+    /** The narrow shape: one group of 128 columns (16 words) per vector. */
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+    /**
+     * The wide shape: k = lanes/16 consecutive groups per vector (k = 2 with AVX-512), so every shift, multiply
+     * and add decodes twice the weights. -Dbitskip.gemv.bits=256 keeps the narrow shape (for side-by-side runs).
+     */
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Short> W512 = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
+    private static final int WIDE_LANES = 32;
+    static final VectorSpecies<Short> WIDE = wideSpecies(Integer.getInteger("bitskip.gemv.bits", 0));
     /** Groups of 128 columns between two flushes of the 16-bit accumulators. */
     private static final int FLUSH = 32;
+    /** Per-thread buffer of the activation codes in the wide vector's column order (grows, never shrinks). */
+    private static final ThreadLocal<short[]> INTERLEAVED = ThreadLocal.withInitial(() -> new short[0]);
+
+    static VectorSpecies<Short> wideSpecies(int bits) {
+        if (bits == 256) {
+            return S;
+        }
+        if (bits != 0 && bits != 512) {
+            throw new IllegalArgumentException("bitskip.gemv.bits must be 256 or 512, got " + bits);
+        }
+        return bits == 512 || ShortVector.SPECIES_PREFERRED.vectorBitSize() >= 512 ? W512 : S;
+    }
 
     /**
      * acc[n·OC + o] = Σ_c code[o, c]·q[n·Cp + c] for n < N, o < OC. q holds N rows of Cp shorts (Cp a multiple
      * of 128, the padding columns zero or anything: their codes are 0); packed is OC rows of Cp/4 bytes.
      */
     public static void ternary(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, Parallel par) {
+        ternary(acc, q, packed, N, Cp, OC, par, WIDE);
+    }
+
+    static void ternary(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, Parallel par, VectorSpecies<Short> wide) {
         if (Cp % TernaryPack.GROUP != 0) {
             throw new IllegalArgumentException("Cp = " + Cp + " must be a multiple of " + TernaryPack.GROUP);
         }
         if (q.length < (long) N * Cp || packed.length < (long) OC * (Cp / 4) || acc.length < (long) N * OC) {
             throw new IllegalArgumentException("array too short for N=" + N + " Cp=" + Cp + " OC=" + OC);
         }
-        par.forRange(OC, (long) N * Cp * OC / 4, (from, to) -> ternaryRows(acc, q, packed, N, Cp, OC, from, to));
+        int k = wide.length() / 16;
+        short[] qi = q;
+        if (k > 1) {
+            qi = INTERLEAVED.get();
+            if (qi.length < N * Cp) {
+                qi = new short[N * Cp];
+                INTERLEAVED.set(qi);
+            }
+            interleave(qi, q, N, Cp, k);
+        }
+        short[] qk = qi;
+        par.forRange(OC, (long) N * Cp * OC / 4, (from, to) -> ternaryRows(acc, qk, packed, N, Cp, OC, from, to, k));
     }
 
-    static void ternaryRows(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, int from, int to) {
+    /**
+     * Reorders each row of activation codes so that one wide load of k groups' weights (k·16 words: group i's
+     * words in lanes 16i..16i+15) meets its activations in one contiguous load per 2-bit field p:
+     * qi[b·128k + p·16k + 16i + j] = q[(b·k + i)·128 + 16p + j]. Groups past the last whole block of k stay in place.
+     */
+    static void interleave(short[] qi, short[] q, int N, int Cp, int k) {
+        int groups = Cp / TernaryPack.GROUP, blocks = groups / k;
+        for (int n = 0; n < N; n++) {
+            int row = n * Cp;
+            for (int b = 0; b < blocks; b++) {
+                for (int i = 0; i < k; i++) {
+                    for (int p = 0; p < 8; p++) {
+                        System.arraycopy(q, row + (b * k + i) * 128 + 16 * p, qi, row + b * 128 * k + p * 16 * k + 16 * i, 16);
+                    }
+                }
+            }
+            int done = blocks * k * 128;
+            System.arraycopy(q, row + done, qi, row + done, Cp - done);
+        }
+    }
+
+    static void ternaryRows(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, int from, int to, int k) {
         int rb = Cp / 4;
         int groups = Cp / TernaryPack.GROUP;
+        int wideGroups = k > 1 ? groups / k * k : 0;
         for (int o = from; o < to; o++) {
             int wrow = o * rb;
             for (int n = 0; n < N; n++) {
-                acc[n * OC + o] = rowDot(q, n * Cp, packed, wrow, groups);
+                int qrow = n * Cp;
+                int sum = k > 1 ? rowDotWide(q, qrow, packed, wrow, wideGroups) : 0;
+                acc[n * OC + o] = sum + rowDot(q, qrow, packed, wrow, wideGroups, groups);
             }
         }
     }
 
-    private static int rowDot(short[] q, int qrow, byte[] packed, int wrow, int groups) {
+    /** Σ over groups [g0, g1) with the narrow shape, one group per step. */
+    private static int rowDot(short[] q, int qrow, byte[] packed, int wrow, int g0, int g1) {
         int total = 0;
-        int g = 0;
-        while (g < groups) {
-            int end = Math.min(groups, g + FLUSH);
+        int g = g0;
+        while (g < g1) {
+            int end = Math.min(g1, g + FLUSH);
             ShortVector a = ShortVector.zero(S);
             for (; g < end; g++) {
                 ShortVector w = ShortVector.fromByteArray(S, packed, wrow + g * 32, ByteOrder.LITTLE_ENDIAN);
-                int x = qrow + g * TernaryPack.GROUP;
-                a = a.add(field(w, 14).mul(ShortVector.fromArray(S, q, x)));
-                a = a.add(field(w, 12).mul(ShortVector.fromArray(S, q, x + 16)));
-                a = a.add(field(w, 10).mul(ShortVector.fromArray(S, q, x + 32)));
-                a = a.add(field(w, 8).mul(ShortVector.fromArray(S, q, x + 48)));
-                a = a.add(field(w, 6).mul(ShortVector.fromArray(S, q, x + 64)));
-                a = a.add(field(w, 4).mul(ShortVector.fromArray(S, q, x + 80)));
-                a = a.add(field(w, 2).mul(ShortVector.fromArray(S, q, x + 96)));
-                a = a.add(w.lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 112)));
+                a = fields(a, w, q, qrow + g * TernaryPack.GROUP, 16);
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I, 0);
             IntVector hi = (IntVector) a.convertShape(VectorOperators.S2I, I, 1);
             total += lo.add(hi).reduceLanes(VectorOperators.ADD);
         }
         return total;
+    }
+
+    /**
+     * Σ over groups [0, groups) (a multiple of k) with the wide shape, k groups per step, against the
+     * interleaved activations. Each lane still holds one word position of one group, so it gains at most
+     * 8·127 per step and the same flush interval keeps the 16-bit sums exact.
+     */
+    private static int rowDotWide(short[] q, int qrow, byte[] packed, int wrow, int groups) {
+        int k = WIDE_LANES / 16;
+        int total = 0;
+        int st = 0, steps = groups / k;
+        while (st < steps) {
+            int end = Math.min(steps, st + FLUSH);
+            ShortVector a = ShortVector.zero(W512);
+            for (; st < end; st++) {
+                ShortVector w = ShortVector.fromByteArray(W512, packed, wrow + st * 32 * k, ByteOrder.LITTLE_ENDIAN);
+                a = fields(a, w, q, qrow + st * TernaryPack.GROUP * k, WIDE_LANES);
+            }
+            IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I512, 0);
+            IntVector hi = (IntVector) a.convertShape(VectorOperators.S2I, I512, 1);
+            total += lo.add(hi).reduceLanes(VectorOperators.ADD);
+        }
+        return total;
+    }
+
+    /** a + Σ_p field_p(w)·q[x + p·L ..], the eight 2-bit fields of every word against L consecutive activations each. */
+    private static ShortVector fields(ShortVector a, ShortVector w, short[] q, int x, int L) {
+        VectorSpecies<Short> s = w.species();
+        a = a.add(field(w, 14).mul(ShortVector.fromArray(s, q, x)));
+        a = a.add(field(w, 12).mul(ShortVector.fromArray(s, q, x + L)));
+        a = a.add(field(w, 10).mul(ShortVector.fromArray(s, q, x + 2 * L)));
+        a = a.add(field(w, 8).mul(ShortVector.fromArray(s, q, x + 3 * L)));
+        a = a.add(field(w, 6).mul(ShortVector.fromArray(s, q, x + 4 * L)));
+        a = a.add(field(w, 4).mul(ShortVector.fromArray(s, q, x + 5 * L)));
+        a = a.add(field(w, 2).mul(ShortVector.fromArray(s, q, x + 6 * L)));
+        return a.add(w.lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(s, q, x + 7 * L)));
     }
 
     /** The 2-bit field whose low bit is at bit 14 - left, sign-extended: -1, 0 or +1 in every lane. */

@@ -40,21 +40,42 @@ class PackedGemmTest {
                 qs[n * Cp + c] = (short) (r.nextInt(255) - 127); // padding activations are ignored
             }
         }
-        int[] got = new int[N * OC];
-        PackedGemm.ternary(got, qs, packed, N, Cp, OC, par);
-        assertArrayEquals(ref, got, "N " + N + " C " + C + " OC " + OC);
+        for (int bits : new int[] {256, 512}) { // both vector shapes, whatever this machine prefers
+            int[] got = new int[N * OC];
+            PackedGemm.ternary(got, qs, packed, N, Cp, OC, par, PackedGemm.wideSpecies(bits));
+            assertArrayEquals(ref, got, bits + "-bit, N " + N + " C " + C + " OC " + OC);
+        }
     }
 
     @Test
     void bitExactAgainstTheScalarReference() {
         Parallel two = new Parallel(2);
         int[][] shapes = {{1, 1, 1}, {1, 32, 5}, {3, 100, 7}, {1, 128, 64}, {2, 129, 33}, {1, 512, 256},
-                {4, 2048, 40}, {1, 4096, 9}, {1, 5000, 3}, {2, 8192, 17}};
+                {4, 2048, 40}, {1, 4096, 9}, {1, 5000, 3}, {2, 8192, 17}, {3, 768, 11}, {2, 640, 6}, {1, 16384, 3}};
         long seed = 0;
         for (int[] s : shapes) {
             check(s[0], s[1], s[2], false, Parallel.serial(), seed++);
             check(s[0], s[1], s[2], true, two, seed++);
         }
+    }
+
+    @Test
+    void interleavePutsEachFieldsActivationsWhereTheWideLoadMeetsThem() {
+        int Cp = 5 * 128, k = 2; // two whole blocks of 2 groups, one group left in place
+        short[] q = new short[Cp], qi = new short[Cp];
+        for (int c = 0; c < Cp; c++) {
+            q[c] = (short) c;
+        }
+        PackedGemm.interleave(qi, q, 1, Cp, k);
+        // block 1, field 3, group 1 of the block (group 3 overall), word 5: column 3·128 + 16·3 + 5
+        assertEquals(3 * 128 + 48 + 5, qi[256 + 3 * 32 + 16 + 5]);
+        assertEquals(0, qi[0]);
+        assertEquals(128, qi[16], "lanes 16..31 of field 0 are group 1's words");
+        assertEquals(16, qi[32], "field 1 of group 0 follows");
+        for (int c = 512; c < Cp; c++) {
+            assertEquals(c, qi[c], "the tail group stays in place");
+        }
+        assertThrows(IllegalArgumentException.class, () -> PackedGemm.wideSpecies(128));
     }
 
     @Test
