@@ -10,6 +10,7 @@ import bitskip.model.train.Optimizer;
 import bitskip.model.train.Randomness;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import bitskip.engine.cpu.CpuBackend;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Map;
@@ -57,7 +58,7 @@ public final class TrainStepBench {
             System.out.printf(Locale.ROOT,
                     "{\"impl\":\"bitskip-%s\",\"preset\":\"%s\",\"variant\":\"%s\",\"batch\":%d,\"ctx\":%d,\"threads\":%d,"
                             + "\"steps\":%d,\"median_step_s\":%.4f,\"tokens_per_s\":%.1f,\"peak_rss_mb\":%d}%n",
-                    be.name(), preset, variant, batch, c.ctx(), Runtime.getRuntime().availableProcessors(), steps, median,
+                    be.name(), preset, variant, batch, c.ctx(), be instanceof CpuBackend cpu ? cpu.threads() : 1, steps, median,
                     N / median, peakRssMb());
         }
     }

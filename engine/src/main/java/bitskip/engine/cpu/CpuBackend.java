@@ -73,7 +73,6 @@ public final class CpuBackend implements Backend {
     /** The float species whose lanes convert one to one into DS. */
     private static final VectorSpecies<Float> FH = VectorSpecies.of(float.class,
             jdk.incubator.vector.VectorShape.forBitSize(DS.length() * 32));
-    private static final ByteOrder NO = ByteOrder.nativeOrder();
     /** 1.5·2^23: (v + M) − M rounds v to an integer, half to even, for |v| <= 2^22 (Math.rint on lanes). */
     private static final float RINT_MAGIC = 12582912.0f;
 
@@ -156,11 +155,11 @@ public final class CpuBackend implements Backend {
     // ---- vector helpers ------------------------------------------------------------------------------
 
     private static FloatVector ld(ByteBuffer b, int i) {
-        return FloatVector.fromByteBuffer(S, b, i << 2, NO);
+        return VectorIO.load(S, b, i << 2);
     }
 
     private static void st(FloatVector v, ByteBuffer b, int i) {
-        v.intoByteBuffer(b, i << 2, NO);
+        VectorIO.store(v, b, i << 2);
     }
 
     private static int vbound(int lo, int hi) {
@@ -361,7 +360,7 @@ public final class CpuBackend implements Backend {
             for (; c < vb; c += VL) {
                 acc = acc.add(ld(x, row + c));
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            sum = Lanes.sum(acc);
         }
         for (; c < C; c++) {
             sum += x.getFloat((row + c) << 2);
@@ -375,7 +374,7 @@ public final class CpuBackend implements Backend {
                 FloatVector d = ld(x, row + c).sub(m);
                 acc = acc.add(d.mul(d));
             }
-            var = acc.reduceLanes(VectorOperators.ADD);
+            var = Lanes.sum(acc);
         }
         for (; c < C; c++) {
             float d = x.getFloat((row + c) << 2) - m;
@@ -463,8 +462,8 @@ public final class CpuBackend implements Backend {
                 a1 = a1.add(dnorm);
                 a2 = a2.add(dnorm.mul(norm));
             }
-            dnormMean = a1.reduceLanes(VectorOperators.ADD);
-            dnormNormMean = a2.reduceLanes(VectorOperators.ADD);
+            dnormMean = Lanes.sum(a1);
+            dnormNormMean = Lanes.sum(a2);
         }
         for (; c < C; c++) {
             float norm = (x.getFloat((row + c) << 2) - m) * s;
@@ -873,14 +872,14 @@ public final class CpuBackend implements Backend {
                     int hl = FH.length();
                     DoubleVector acc = DoubleVector.zero(DS);
                     for (; i + hl <= hi; i += hl) {
-                        FloatVector f = FloatVector.fromByteBuffer(FH, a.bb, i << 2, NO);
+                        FloatVector f = VectorIO.load(FH, a.bb, i << 2);
                         if (b != null) {
-                            f = f.sub(FloatVector.fromByteBuffer(FH, b.bb, i << 2, NO));
+                            f = f.sub(VectorIO.load(FH, b.bb, i << 2));
                         }
                         DoubleVector d = (DoubleVector) f.convertShape(VectorOperators.F2D, DS, 0);
                         acc = d.fma(d, acc); // the product of two floats is exact in double: fma == mul + add
                     }
-                    s = acc.reduceLanes(VectorOperators.ADD);
+                    s = Lanes.sum(acc);
                 }
                 for (; i < hi; i++) {
                     double d = b == null ? a.fb.get(i) : a.fb.get(i) - b.fb.get(i);
@@ -1127,7 +1126,7 @@ public final class CpuBackend implements Backend {
             for (; i < S.loopBound(n); i += VL) {
                 acc = ld(a, ao + i).fma(ld(b, bo + i), acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = Lanes.sum(acc);
         }
         for (; i < n; i++) {
             s += a.getFloat((ao + i) << 2) * b.getFloat((bo + i) << 2);
@@ -1185,7 +1184,7 @@ public final class CpuBackend implements Backend {
                             st(e, P, prow + s);
                             acc = acc.add(e);
                         }
-                        sum = acc.reduceLanes(VectorOperators.ADD);
+                        sum = Lanes.sum(acc);
                     }
                     for (; s <= t; s++) {
                         float e = (float) Math.exp(P.getFloat((prow + s) << 2) - max);
@@ -1474,7 +1473,7 @@ public final class CpuBackend implements Backend {
                     }
                     acc = acc.add(e);
                 }
-                sum += acc.reduceLanes(VectorOperators.ADD);
+                sum += Lanes.sum(acc);
             }
             for (; i < V; i++) {
                 float e = (float) Math.exp(row.getFloat((off + i) << 2) - max);

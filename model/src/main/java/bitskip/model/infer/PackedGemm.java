@@ -1,7 +1,9 @@
 package bitskip.model.infer;
 
+import bitskip.engine.cpu.Lanes;
 import bitskip.kernels.TernaryPack;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -28,6 +30,16 @@ public final class PackedGemm {
 
     /** The narrow shape: one group of 128 columns (16 words) per vector. */
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+    // Weight bytes are loaded as bytes and reinterpreted as shorts (ShortVector.fromByteArray is gone after
+    // JDK 19): that reads the words in the native order, and the layout's words are little-endian.
+    private static final VectorSpecies<Byte> B256 = ByteVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B512 = ByteVector.SPECIES_512;
+    static {
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new ExceptionInInitializerError("the packed ternary GEMV reads i2_g128 words as little-endian; "
+                    + "this platform is big-endian");
+        }
+    }
     /**
      * The wide shape: k = lanes/16 consecutive groups per vector (k = 2 with AVX-512), so every shift, multiply
      * and add decodes twice the weights. -Dbitskip.gemv.bits=256 keeps the narrow shape (for side-by-side runs).
@@ -125,7 +137,7 @@ public final class PackedGemm {
             int end = Math.min(g1, g + FLUSH);
             ShortVector a = ShortVector.zero(S);
             for (; g < end; g++) {
-                ShortVector w = ShortVector.fromByteArray(S, packed, wrow + g * 32, ByteOrder.LITTLE_ENDIAN);
+                ShortVector w = ByteVector.fromArray(B256, packed, wrow + g * 32).reinterpretAsShorts();
                 a = fields(a, w, q, qrow + g * TernaryPack.GROUP, 16);
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I, 0);
@@ -148,7 +160,7 @@ public final class PackedGemm {
             int end = Math.min(steps, st + FLUSH);
             ShortVector a = ShortVector.zero(W512);
             for (; st < end; st++) {
-                ShortVector w = ShortVector.fromByteArray(W512, packed, wrow + st * 32 * k, ByteOrder.LITTLE_ENDIAN);
+                ShortVector w = ByteVector.fromArray(B512, packed, wrow + st * 32 * k).reinterpretAsShorts();
                 a = fields(a, w, q, qrow + st * TernaryPack.GROUP * k, WIDE_LANES);
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I512, 0);
@@ -189,7 +201,7 @@ public final class PackedGemm {
                     for (; c < bound; c += F.length()) {
                         a = FloatVector.fromArray(F, x, xr + c).fma(FloatVector.fromArray(F, w, wr + c), a);
                     }
-                    float s = a.reduceLanes(VectorOperators.ADD);
+                    float s = Lanes.sum(a);
                     for (; c < C; c++) {
                         s += x[xr + c] * w[wr + c];
                     }
