@@ -18,6 +18,8 @@ cd "$HERE"
 CP="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes"
 CP="$CP:$(tr ':' '\n' < model/target/classpath.txt | grep -v '/io/github/bitskip/' | paste -sd: -)"
 export OPENBLAS_NUM_THREADS="$THREADS"
+# as the launcher sets it (both sides use OpenBLAS, so both get it)
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 
 echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | bitskip peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |"
 echo "|---|---|---|---|---|---|---|"

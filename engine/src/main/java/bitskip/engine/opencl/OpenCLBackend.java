@@ -40,6 +40,8 @@ public final class OpenCLBackend implements Backend {
     private cl_mem rowLoss, dscore;
     private long rowLossBytes, dscoreBytes;
     private long allocated;
+    /** Bytes this backend may allocate in all: the device's global memory unless a test lowers it. */
+    private long budget = Long.MAX_VALUE;
     private boolean closed;
 
     /** The device chosen by -Dbitskip.device / BITSKIP_DEVICE, else the first GPU, else the first device. */
@@ -98,7 +100,7 @@ public final class OpenCLBackend implements Backend {
         }
         long bytes = Math.max(4L * n, 4);
         OpenCLDevices.Device d = rt.device;
-        if (bytes > d.maxAllocBytes() || allocated + bytes > d.globalMemBytes()) {
+        if (bytes > d.maxAllocBytes() || allocated + bytes > Math.min(budget, d.globalMemBytes())) {
             throw outOfMemory(name, bytes, null);
         }
         cl_mem m;
@@ -119,9 +121,18 @@ public final class OpenCLBackend implements Backend {
         OpenCLDevices.Device d = rt.device;
         return new IllegalStateException(String.format(java.util.Locale.ROOT,
                 "OpenCL device %s (%s) lacks memory for tensor %s: %.1f MiB requested, %.1f MiB already allocated,"
-                        + " device global memory %.1f MiB, largest single buffer %.1f MiB%s",
+                        + " device global memory %.1f MiB%s, largest single buffer %.1f MiB%s",
                 d.id(), d.name(), name, bytes / 1048576.0, allocated / 1048576.0, d.globalMemBytes() / 1048576.0,
+                budget < d.globalMemBytes() ? String.format(java.util.Locale.ROOT, " (of it usable here %.1f MiB)", budget / 1048576.0) : "",
                 d.maxAllocBytes() / 1048576.0, OpenCLDevices.listing()), cause);
+    }
+
+    /**
+     * Lowers the bytes this backend may allocate in all. For tests: exhausting the real global memory of a CPU
+     * device (PoCL) would fill the host's RAM, so the out-of-memory path is tested against a small budget.
+     */
+    void limitMemory(long bytes) {
+        budget = bytes;
     }
 
     /** Bytes of tensors allocated by this backend. */

@@ -1,6 +1,7 @@
 package bitskip.model.ablation;
 
 import bitskip.model.config.Presets;
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,6 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * {@code OUT/report.md}: the paper's Tables 2–8 in its layout, this ablation's numbers beside the paper's,
@@ -319,9 +322,49 @@ public final class AblationReport {
                         100 * (1 - bb.evalNumber("/weights/mean_zero_frac"))) + " here; that shrink, not ternarization, is what the paper reports as degradation. What it costs depends on how much "
                         + "the blocks contribute to the output: in a barely trained model, next to nothing."));
             }
+            collapsed(s, p);
             s.append('\n');
         }
     }
+
+    /**
+     * Flags variants whose quantized weights collapsed to zero (alpha at or near the quantizer's 1e-6 clamp):
+     * their blocks add next to nothing, so the comparisons above that involve them measure the collapse, not
+     * the Hadamard transform or early exit. Found in practice: under {@code paper} the quantization loss
+     * (sum of squared errors) pulls every weight toward alpha*Wq, whose alpha shrinks with the weights, and in
+     * the no-Hadamard variants that pull won against the task gradient.
+     */
+    private void collapsed(StringBuilder s, String profile) {
+        List<String> dead = new ArrayList<>();
+        for (String v : Presets.VARIANTS) {
+            RunFolder r = run(profile, v);
+            if (r == null || r.eval() == null) {
+                continue;
+            }
+            int n = 0, k = 0;
+            Set<String> kinds = new TreeSet<>(); // "attn.q_proj" for "layers.3.attn.q_proj.weight"
+            for (JsonNode m : r.eval().at("/weights/per_matrix")) {
+                n++;
+                if (m.path("alpha").asDouble() <= COLLAPSED_ALPHA) {
+                    k++;
+                    kinds.add(m.path("name").asText().replaceFirst("^layers\\.\\d+\\.", "").replaceFirst("\\.weight$", ""));
+                }
+            }
+            if (k > 0) {
+                dead.add(String.format(Locale.ROOT, "%s (%d of %d matrices: %s)", v, k, n, String.join(", ", kinds)));
+            }
+        }
+        if (!dead.isEmpty()) {
+            s.append(String.format(Locale.ROOT, "- **Collapsed weights**: %s: alpha = mean|W| is at most %.0e (the quantizer clamps "
+                    + "it at 1e-6), so those projections output next to nothing (where all of a model's have, it is close to "
+                    + "embedding + head; where q and k have, its attention is a uniform average). Comparisons above that involve "
+                    + "these variants measure the collapse; `quant_loss` in their metrics.jsonl shows when it happened.%n",
+                    String.join("; ", dead), COLLAPSED_ALPHA));
+        }
+    }
+
+    /** alpha at or below this counts as collapsed: ten times the quantizer's clamp. */
+    static final double COLLAPSED_ALPHA = 1e-5;
 
     /** +1 when worse is more than 1% above better, -1 when more than 1% below, 0 within 1%. */
     private static int sign(double worse, double better) {

@@ -157,9 +157,13 @@ public final class AblationCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    /** The arguments this command was given (after the subcommand name), for the report's header. */
+    /**
+     * The arguments this command was given (after the subcommand name), for the report's header: the command
+     * that reproduces the runs, so without --report-only (which only redraws a report).
+     */
     private List<String> commandLine() {
         List<String> a = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
+        a.remove("--report-only");
         return !a.isEmpty() && a.get(0).equals("ablation") ? a.subList(1, a.size()) : a;
     }
 

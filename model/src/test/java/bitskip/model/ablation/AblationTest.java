@@ -56,6 +56,30 @@ class AblationTest {
     }
 
     @Test
+    void theReportFlagsVariantsWhoseQuantizedWeightsCollapsedToZero(@TempDir Path tmp) throws Exception {
+        // run folders as training and eval leave them, written by hand: baseline's matrices sit at the
+        // alpha clamp in all but one matrix, the other variants are healthy
+        java.util.Map<String, Path> dirs = new java.util.LinkedHashMap<>();
+        for (String v : List.of("baseline", "h-only", "ee-only", "bitskip")) {
+            Path d = Files.createDirectories(tmp.resolve("runs").resolve("paper-" + v));
+            Files.writeString(d.resolve("metrics.jsonl"), "{\"type\":\"eval\",\"step\":10,\"val_ppl\":500.0}\n");
+            Files.writeString(d.resolve("done.json"), "{}");
+            StringBuilder m = new StringBuilder();
+            for (int i = 0; i < 3; i++) {
+                double alpha = v.equals("baseline") && i < 2 ? 1e-6 : 0.004;
+                m.append(i == 0 ? "" : ",").append("{\"name\":\"layers.").append(i).append(".attn.q_proj.weight\",\"alpha\":")
+                        .append(alpha).append('}');
+            }
+            Files.writeString(d.resolve("eval.json"), "{\"weights\":{\"per_matrix\":[" + m + "]}}");
+            dirs.put("paper-" + v, d);
+        }
+        AblationPlan plan = AblationPlan.build(List.of("paper"), "factorial", 10, 7, 500, 42);
+        String report = Files.readString(new AblationReport(tmp, plan, List.of("paper"), dirs).write("# test\n"));
+        assertTrue(report.contains("**Collapsed weights**: baseline (2 of 3 matrices: attn.q_proj)"), report);
+        assertFalse(report.contains("h-only (") || report.contains("bitskip ("), report);
+    }
+
+    @Test
     void runsTheFactorialInParallelProcessesSkipsFinishedRunsAndWritesTheReport(@TempDir Path tmp) throws Exception {
         StringBuilder text = new StringBuilder();
         for (int i = 0; i < 60; i++) {
@@ -96,6 +120,7 @@ class AblationTest {
                 "Early exit hurts", "cliff", "requantized", "./bitskip ablation --preset micro")) {
             assertTrue(report.contains(must), must + " missing from\n" + report);
         }
+        assertFalse(report.contains("Collapsed weights"), "two steps from initialization collapse nothing:\n" + report);
         for (String png : List.of("fig2-val-ppl.png", "fig3-exit-ppl.png", "fig-val-curves.png", "fig-train-loss.png")) {
             byte[] b = Files.readAllBytes(out.resolve(png));
             assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
