@@ -41,6 +41,19 @@ public final class AblationRunner {
             return new Java(bin, args, System.getProperty("java.class.path"));
         }
 
+        /** The same JVM with one more option, replacing an option that sets the same -D property. */
+        public Java withJvmArg(String arg) {
+            List<String> a = new ArrayList<>();
+            String key = arg.contains("=") ? arg.substring(0, arg.indexOf('=') + 1) : arg;
+            for (String x : jvmArgs) {
+                if (!x.startsWith(key)) {
+                    a.add(x);
+                }
+            }
+            a.add(arg);
+            return new Java(binary, a, classPath);
+        }
+
         List<String> command(String mainClass, List<String> args) {
             List<String> c = new ArrayList<>();
             c.add(binary);

@@ -60,6 +60,10 @@ public final class AblationCommand implements Callable<Integer> {
     @Option(names = "--report-only", description = "Only (re)write report.md and the figures from the runs so far.")
     boolean reportOnly;
 
+    @Option(names = "--threads", description = "Threads of each run's backend (default: -Dbitskip.threads if set, "
+            + "else the cores divided by --parallel, at least 1).")
+    Integer threads;
+
     // passed to every train command
     @Option(names = "--batch") Integer batch;
     @Option(names = "--accum") Integer accum;
@@ -119,8 +123,13 @@ public final class AblationCommand implements Callable<Integer> {
             evalData.addAll(List.of("--text", validFile.toString()));
         }
         List<String> be = backend == null ? List.of() : List.of("--backend", backend);
+        AblationRunner.Java child = java != null ? java : AblationRunner.Java.current();
+        int t = threadsPerRun(threads, System.getProperty("bitskip.threads"), parallel, Runtime.getRuntime().availableProcessors());
+        if (t > 0) {
+            child = child.withJvmArg("-Dbitskip.threads=" + t);
+        }
         AblationRunner runner = new AblationRunner(new AblationRunner.Settings(out, preset, shared, evalData, be, parallel,
-                java != null ? java : AblationRunner.Java.current(), AblationCommand::trainConfig), System.err);
+                child, AblationCommand::trainConfig), System.err);
         List<RunSpec> runs = plan.runs();
         if (dryRun) {
             System.err.println(runs.size() + " runs in " + out.resolve("runs") + ":");
@@ -165,6 +174,25 @@ public final class AblationCommand implements Callable<Integer> {
         List<String> a = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
         a.remove("--report-only");
         return !a.isEmpty() && a.get(0).equals("ablation") ? a.subList(1, a.size()) : a;
+    }
+
+    /**
+     * The threads each run's process gets, or 0 to leave its default (all cores): --threads when given; else
+     * none when -Dbitskip.threads is set (the children inherit it); else cores / parallel. Several processes
+     * with a thread per core each would share the cores at a loss: OpenBLAS and our own workers then spin
+     * and wait on each other (a 2-thread training beside another ran 3x slower than with 1 thread each).
+     */
+    static int threadsPerRun(Integer threads, String property, int parallel, int cores) {
+        if (threads != null) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+            }
+            return threads;
+        }
+        if (property != null || parallel <= 1) {
+            return 0;
+        }
+        return Math.max(1, cores / parallel);
     }
 
     private static void add(List<String> a, String flag, Object v) {

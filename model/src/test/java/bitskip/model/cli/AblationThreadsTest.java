@@ -1,0 +1,28 @@
+package bitskip.model.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import bitskip.model.ablation.AblationRunner;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class AblationThreadsTest {
+
+    @Test
+    void parallelRunsShareTheCoresUnlessTheUserSaidOtherwise() {
+        assertEquals(1, AblationCommand.threadsPerRun(null, null, 2, 2), "two runs on two cores: one thread each");
+        assertEquals(4, AblationCommand.threadsPerRun(null, null, 4, 16));
+        assertEquals(1, AblationCommand.threadsPerRun(null, null, 8, 2), "never below one");
+        assertEquals(0, AblationCommand.threadsPerRun(null, null, 1, 16), "one run at a time keeps its default");
+        assertEquals(0, AblationCommand.threadsPerRun(null, "3", 2, 16), "-Dbitskip.threads is inherited as it is");
+        assertEquals(5, AblationCommand.threadsPerRun(5, "3", 2, 16), "--threads wins");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AblationCommand.threadsPerRun(0, null, 2, 2));
+        assertTrue(e.getMessage().contains("--threads must be >= 1, got 0"), e.getMessage());
+    }
+
+    @Test
+    void theChildJvmGetsTheOptionOnceReplacingAnInheritedOne() {
+        AblationRunner.Java j = new AblationRunner.Java("java", List.of("-Xmx1g", "-Dbitskip.threads=2", "-Dother=1"), "cp");
+        assertEquals(List.of("-Xmx1g", "-Dother=1", "-Dbitskip.threads=1"), j.withJvmArg("-Dbitskip.threads=1").jvmArgs());
+    }
+}
