@@ -5,6 +5,8 @@ import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.config.Presets;
 import java.nio.file.Path;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -52,9 +54,10 @@ public final class InferenceBench {
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), threads);
         if (!skipMemory) {
             double copy = copyBandwidth(par);
+            double read = readBandwidth(par);
             double gemv = gemvBandwidth(rows, cols, par);
-            System.out.printf(Locale.ROOT, "gemv: %dx%d packed i2_g128 (%.1f MB): %.2f GB/s = %.0f%% of the copy bandwidth%n",
-                    rows, cols, rows * (double) TernaryPack.i2RowBytes(cols) / 1e6, gemv, 100 * gemv / copy);
+            System.out.printf(Locale.ROOT, "gemv: %dx%d packed i2_g128 (%.1f MB): %.2f GB/s = %.0f%% of the copy bandwidth, %.0f%% of the read bandwidth%n",
+                    rows, cols, rows * (double) TernaryPack.i2RowBytes(cols) / 1e6, gemv, 100 * gemv / copy, 100 * gemv / read);
         }
         if (!presets.isEmpty()) {
             for (String p : presets.split(",")) {
@@ -84,6 +87,45 @@ public final class InferenceBench {
             }
         }
         System.out.printf(Locale.ROOT, "copy: %.2f GB/s (read + write, %d MB arrays, best of 5)%n", best, 4 * n >> 20);
+        return best;
+    }
+
+    /**
+     * Best of 5 sums of a 512 MB float array with all threads, in GB/s: the read-only traffic a GEMV makes
+     * (the copy figure counts a write for every read, as STREAM does).
+     */
+    static double readBandwidth(Parallel par) {
+        int n = 128 << 20;
+        float[] a = new float[n];
+        par.forRange(n, Long.MAX_VALUE, (f, t) -> java.util.Arrays.fill(a, f, t, 1.0f));
+        double[] sums = new double[64];
+        double best = 0;
+        for (int rep = 0; rep < 6; rep++) {
+            long t0 = System.nanoTime();
+            par.forRange(64, Long.MAX_VALUE, (f, t) -> {
+                for (int part = f; part < t; part++) {
+                    int lo = (int) ((long) n * part / 64), hi = (int) ((long) n * (part + 1) / 64);
+                    FloatVector acc = FloatVector.zero(FloatVector.SPECIES_PREFERRED);
+                    int L = FloatVector.SPECIES_PREFERRED.length(), c = lo;
+                    for (; c + L <= hi; c += L) {
+                        acc = acc.add(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, a, c));
+                    }
+                    sums[part] = acc.reduceLanes(VectorOperators.ADD);
+                }
+            });
+            double s = (System.nanoTime() - t0) / 1e9;
+            if (rep > 0) {
+                best = Math.max(best, 4.0 * n / s / 1e9);
+            }
+        }
+        double check = 0;
+        for (double x : sums) {
+            check += x;
+        }
+        if (check != n) { // also keeps the sums alive
+            throw new IllegalStateException("read benchmark summed " + check + ", expected " + n);
+        }
+        System.out.printf(Locale.ROOT, "read: %.2f GB/s (sum of a %d MB array, best of 5)%n", best, 4 * n >> 20);
         return best;
     }
 
