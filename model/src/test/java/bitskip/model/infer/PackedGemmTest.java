@@ -19,10 +19,13 @@ class PackedGemmTest {
         for (int i = 0; i < q.length; i++) {
             q[i] = (byte) (extreme ? (r.nextBoolean() ? 127 : -127) : r.nextInt(255) - 127);
         }
-        if (extreme) { // the largest sums: every weight +1 against +127 in row 0
+        if (extreme) { // the largest sums: every weight +1 against +127 in row 0 (and -127 in row 1)
             for (int c = 0; c < C; c++) {
                 codes[c] = 1;
                 q[c] = 127;
+                if (N > 1) {
+                    q[C + c] = -127;
+                }
             }
         }
         int[] ref = new int[N * OC];
