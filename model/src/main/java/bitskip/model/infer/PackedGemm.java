@@ -119,12 +119,27 @@ public final class PackedGemm {
         int rb = Cp / 4;
         int groups = Cp / TernaryPack.GROUP;
         int wideGroups = k > 1 ? groups / k * k : 0;
+        // the wide and the narrow pass in separate loop nests: with both dots in one nest C2 compiled the wide
+        // one ~30% slower (measured: 10.5 against 14.8 GB/s per thread on a 16384² GEMV)
+        if (wideGroups > 0) {
+            wideRows(acc, q, packed, N, Cp, OC, from, to, wideGroups);
+        }
+        if (wideGroups < groups) {
+            for (int o = from; o < to; o++) {
+                for (int n = 0; n < N; n++) {
+                    int dot = rowDot(q, n * Cp, packed, o * rb, wideGroups, groups);
+                    acc[n * OC + o] = wideGroups > 0 ? acc[n * OC + o] + dot : dot;
+                }
+            }
+        }
+    }
+
+    /** acc[n·OC + o] = the wide-shape dot over groups [0, wideGroups), for o in [from, to), n < N. */
+    private static void wideRows(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, int from, int to, int wideGroups) {
+        int rb = Cp / 4;
         for (int o = from; o < to; o++) {
-            int wrow = o * rb;
             for (int n = 0; n < N; n++) {
-                int qrow = n * Cp;
-                int sum = k > 1 ? rowDotWide(q, qrow, packed, wrow, wideGroups) : 0;
-                acc[n * OC + o] = sum + rowDot(q, qrow, packed, wrow, wideGroups, groups);
+                acc[n * OC + o] = rowDotWide(q, n * Cp, packed, o * rb, wideGroups);
             }
         }
     }
