@@ -1195,11 +1195,9 @@ public final class CpuBackend implements Backend {
                     }
                 }
             });
-            if (dm == null) {
-                sgemm(false, false, T, HS, T, 1.0f, pr, pOff, T, vv, kvOff, NKV * HS, 0.0f, o, qOff, NH * HS);
-            } else {
-                sgemm(false, false, T, HS, T, 1.0f, w, 0, T, vv, kvOff, NKV * HS, 0.0f, o, qOff, NH * HS);
-            }
+            // W = P∘mask: P itself without dropout, else the masked copy in w
+            sgemm(false, false, T, HS, T, 1.0f, dm == null ? pr : w, dm == null ? pOff : 0, T, vv, kvOff, NKV * HS,
+                    0.0f, o, qOff, NH * HS);
         }
     }
 
@@ -1258,11 +1256,8 @@ public final class CpuBackend implements Backend {
                         }
                     }
                 });
-                if (dm == null) {
-                    sgemm(true, false, T, HS, T, 1.0f, pr, pOff, T, dO, qOff, NH * HS, 1.0f, dV, kvOff, NKV * HS);
-                } else {
-                    sgemm(true, false, T, HS, T, 1.0f, w, 0, T, dO, qOff, NH * HS, 1.0f, dV, kvOff, NKV * HS);
-                }
+                sgemm(true, false, T, HS, T, 1.0f, dm == null ? pr : w, dm == null ? pOff : 0, T, dO, qOff, NH * HS,
+                        1.0f, dV, kvOff, NKV * HS);
                 sgemm(false, false, T, HS, T, 1.0f, ds, 0, T, kk, kvOff, NKV * HS, 1.0f, dQ, qOff, NH * HS);
                 sgemm(true, false, T, HS, T, 1.0f, ds, 0, T, qq, qOff, NH * HS, 1.0f, dK, kvOff, NKV * HS);
             }

@@ -70,23 +70,32 @@ public final class InferenceBench {
         }
     }
 
+    /** The best rate in GB/s of op moving bytes per call, over calls [warmup, calls). */
+    static double bestGBs(int calls, int warmup, double bytes, Runnable op) {
+        double best = 0;
+        for (int rep = 0; rep < calls; rep++) {
+            long t0 = System.nanoTime();
+            op.run();
+            double s = (System.nanoTime() - t0) / 1e9;
+            if (rep >= warmup) {
+                best = Math.max(best, bytes / s / 1e9);
+            }
+        }
+        return best;
+    }
+
+    /** Start of slice part of [0, n) cut into 64 equal slices (the unit both bandwidth tests split over threads). */
+    private static int slice(int n, int part) {
+        return (int) ((long) n * part / 64);
+    }
+
     /** Best of 5 copies of a 2 × 256 MB float array with all threads, in GB/s of read + written bytes. */
     static double copyBandwidth(Parallel par) {
         int n = 64 << 20;
         float[] a = new float[n], b = new float[n];
         par.forRange(n, Long.MAX_VALUE, (f, t) -> java.util.Arrays.fill(a, f, t, 1.0f));
-        double best = 0;
-        for (int rep = 0; rep < 6; rep++) {
-            long t0 = System.nanoTime();
-            par.forRange(64, Long.MAX_VALUE, (f, t) -> {
-                int lo = (int) ((long) n * f / 64), hi = (int) ((long) n * t / 64);
-                System.arraycopy(a, lo, b, lo, hi - lo);
-            });
-            double s = (System.nanoTime() - t0) / 1e9;
-            if (rep > 0) {
-                best = Math.max(best, 2.0 * 4 * n / s / 1e9);
-            }
-        }
+        double best = bestGBs(6, 1, 2.0 * 4 * n, () -> par.forRange(64, Long.MAX_VALUE,
+                (f, t) -> System.arraycopy(a, slice(n, f), b, slice(n, f), slice(n, t) - slice(n, f))));
         System.out.printf(Locale.ROOT, "copy: %.2f GB/s (read + write, %d MB arrays, best of 5)%n", best, 4 * n >> 20);
         return best;
     }
@@ -100,25 +109,17 @@ public final class InferenceBench {
         float[] a = new float[n];
         par.forRange(n, Long.MAX_VALUE, (f, t) -> java.util.Arrays.fill(a, f, t, 1.0f));
         double[] sums = new double[64];
-        double best = 0;
-        for (int rep = 0; rep < 6; rep++) {
-            long t0 = System.nanoTime();
-            par.forRange(64, Long.MAX_VALUE, (f, t) -> {
-                for (int part = f; part < t; part++) {
-                    int lo = (int) ((long) n * part / 64), hi = (int) ((long) n * (part + 1) / 64);
-                    FloatVector acc = FloatVector.zero(FloatVector.SPECIES_PREFERRED);
-                    int L = FloatVector.SPECIES_PREFERRED.length(), c = lo;
-                    for (; c + L <= hi; c += L) {
-                        acc = acc.add(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, a, c));
-                    }
-                    sums[part] = acc.reduceLanes(VectorOperators.ADD);
+        double best = bestGBs(6, 1, 4.0 * n, () -> par.forRange(64, Long.MAX_VALUE, (f, t) -> {
+            for (int part = f; part < t; part++) {
+                int lo = slice(n, part), hi = slice(n, part + 1);
+                FloatVector acc = FloatVector.zero(FloatVector.SPECIES_PREFERRED);
+                int L = FloatVector.SPECIES_PREFERRED.length(), c = lo;
+                for (; c + L <= hi; c += L) {
+                    acc = acc.add(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, a, c));
                 }
-            });
-            double s = (System.nanoTime() - t0) / 1e9;
-            if (rep > 0) {
-                best = Math.max(best, 4.0 * n / s / 1e9);
+                sums[part] = acc.reduceLanes(VectorOperators.ADD);
             }
-        }
+        }));
         double check = 0;
         for (double x : sums) {
             check += x;
@@ -146,18 +147,9 @@ public final class InferenceBench {
             q[i] = (short) (r.nextInt(255) - 127);
         }
         int[] acc = new int[OC];
-        double best = 0;
         // 40 calls of warm-up: timing every call shows the JIT's final code arriving only after 15–20 calls
         // (2 threads: ~10–13 GB/s before, ~28 after)
-        for (int rep = 0; rep < 60; rep++) {
-            long t0 = System.nanoTime();
-            PackedGemm.ternary(acc, q, packed, 1, Cp, OC, par);
-            double s = (System.nanoTime() - t0) / 1e9;
-            if (rep >= 40) {
-                best = Math.max(best, packed.length / s / 1e9);
-            }
-        }
-        return best;
+        return bestGBs(60, 40, packed.length, () -> PackedGemm.ternary(acc, q, packed, 1, Cp, OC, par));
     }
 
     /** A random-initialized model of a preset (bitskip variant, paper profile). */
