@@ -16,16 +16,19 @@ import java.util.SplittableRandom;
 /**
  * Inference benchmarks, printed as one line each (run with {@code --add-modules jdk.incubator.vector}):
  * <ol>
- *   <li>{@code copy}: STREAM-style copy bandwidth (read + write bytes) with all threads, best of 5;</li>
- *   <li>{@code gemv}: the packed ternary GEMV (int8 × i2_g128) on a matrix far larger than the caches,
- *       in GB/s of packed weights (best of 20 calls after 40 of warm-up), and its ratio to the copy
- *       bandwidth measured in the same run;</li>
+ *   <li>{@code memory}: the packed ternary GEMV (int8 × i2_g128) on a matrix far larger than the caches, in
+ *       GB/s of packed weights, against the machine's bandwidth measured in the same process: a STREAM-style
+ *       copy (read + write bytes) and a read-only sum, all with all threads. After 40 GEMV calls of warm-up,
+ *       {@code --gemv-rounds} rounds each measure copy (best of 3), read (best of 3) and GEMV (best of 10) one
+ *       right after the other and print their ratios; the summary gives the median and range of the ratios.
+ *       Rounds, because this machine's bandwidth is not steady: a single copy figure taken a minute before
+ *       the GEMV can belong to another state of the machine (see benchmarks/README.md);</li>
  *   <li>{@code decode}: single-stream prefill and decode tokens/s of random-initialized presets after a
  *       warm-up run (weights random: the speed does not depend on them);</li>
  *   <li>{@code sweep} (with {@code --model FILE}, a deployed trained model): exit layer × drafts, tokens/s,
  *       acceptance and agreement with the full model, the autoregressive baseline measured in the same run.</li>
  * </ol>
- * Arguments: {@code [--presets tiny,small,paper-85m] [--tokens N] [--gemv-rows R --gemv-cols C]
+ * Arguments: {@code [--presets tiny,small,paper-85m] [--tokens N] [--gemv-rows R --gemv-cols C] [--gemv-rounds K]
  * [--model FILE --prompt-ids 1,2,3] [--threads T]}.
  */
 public final class InferenceBench {
@@ -33,7 +36,7 @@ public final class InferenceBench {
 
     public static void main(String[] args) throws Exception {
         String presets = "tiny,small";
-        int tokens = 64, rows = 16384, cols = 16384, threads = Runtime.getRuntime().availableProcessors();
+        int tokens = 64, rows = 16384, cols = 16384, rounds = 5, threads = Runtime.getRuntime().availableProcessors();
         Path model = null;
         String promptIds = null;
         boolean skipMemory = false;
@@ -43,6 +46,7 @@ public final class InferenceBench {
                 case "--tokens" -> tokens = Integer.parseInt(args[++i]);
                 case "--gemv-rows" -> rows = Integer.parseInt(args[++i]);
                 case "--gemv-cols" -> cols = Integer.parseInt(args[++i]);
+                case "--gemv-rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--model" -> model = Path.of(args[++i]);
                 case "--prompt-ids" -> promptIds = args[++i];
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
@@ -54,11 +58,7 @@ public final class InferenceBench {
         System.out.printf(Locale.ROOT, "machine: %d cores, %s, threads %d%n", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), threads);
         if (!skipMemory) {
-            double copy = copyBandwidth(par);
-            double read = readBandwidth(par);
-            double gemv = gemvBandwidth(rows, cols, par);
-            System.out.printf(Locale.ROOT, "gemv: %dx%d packed i2_g128 (%.1f MB): %.2f GB/s = %.0f%% of the copy bandwidth, %.0f%% of the read bandwidth%n",
-                    rows, cols, rows * (double) TernaryPack.i2RowBytes(cols) / 1e6, gemv, 100 * gemv / copy, 100 * gemv / read);
+            memory(rows, cols, rounds, par);
         }
         if (!presets.isEmpty()) {
             for (String p : presets.split(",")) {
@@ -89,49 +89,89 @@ public final class InferenceBench {
         return (int) ((long) n * part / 64);
     }
 
-    /** Best of 5 copies of a 2 × 256 MB float array with all threads, in GB/s of read + written bytes. */
-    static double copyBandwidth(Parallel par) {
-        int n = 64 << 20;
+    /** A benchmarked operation and the bytes it moves per call. */
+    record Op(Runnable run, double bytes) {}
+
+    /** GEMV, copy and read in paired rounds (see the class comment); prints one line per round and a summary. */
+    static void memory(int rows, int cols, int rounds, Parallel par) {
+        if (rounds < 1) {
+            throw new IllegalArgumentException("--gemv-rounds must be at least 1, got " + rounds);
+        }
+        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par);
+        System.out.printf(Locale.ROOT, "memory: copy of 2 x %d MB float arrays (read + write bytes), sum of a %d MB array, "
+                        + "gemv %dx%d packed i2_g128 (%.1f MB); %d rounds%n", COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20,
+                rows, cols, gemv.bytes() / 1e6, rounds);
+        // timing every call showed the JIT's final GEMV code arriving only after 15–20 calls
+        bestGBs(40, 40, gemv.bytes(), gemv.run());
+        double[] ofCopy = new double[rounds], ofRead = new double[rounds];
+        double bestGemv = 0;
+        for (int k = 0; k < rounds; k++) {
+            double c = bestGBs(4, 1, copy.bytes(), copy.run());
+            double r = bestGBs(4, 1, read.bytes(), read.run());
+            double g = bestGBs(11, 1, gemv.bytes(), gemv.run());
+            bestGemv = Math.max(bestGemv, g);
+            ofCopy[k] = g / c;
+            ofRead[k] = g / r;
+            System.out.printf(Locale.ROOT, "round %d: copy %.2f GB/s, read %.2f GB/s, gemv %.2f GB/s = %.0f%% of the copy, %.0f%% of the read%n",
+                    k + 1, c, r, g, 100 * ofCopy[k], 100 * ofRead[k]);
+        }
+        System.out.printf(Locale.ROOT, "gemv: best %.2f GB/s; per round %s of the copy bandwidth, %s of the read bandwidth%n",
+                bestGemv, percentSpread(ofCopy), percentSpread(ofRead));
+    }
+
+    /** "median M% (min A–B%)" of the fractions x. */
+    static String percentSpread(double[] x) {
+        double[] s = x.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        double median = n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+        return String.format(Locale.ROOT, "median %.0f%% (range %.0f–%.0f%%)", 100 * median, 100 * s[0], 100 * s[n - 1]);
+    }
+
+    private static final int COPY_FLOATS = 64 << 20, READ_FLOATS = 128 << 20;
+
+    /** Copies a 256 MB float array into another, split in 64 slices over the threads (read + written bytes). */
+    static Op copyOp(Parallel par) {
+        int n = COPY_FLOATS;
         float[] a = new float[n], b = new float[n];
         par.forRange(n, Long.MAX_VALUE, (f, t) -> java.util.Arrays.fill(a, f, t, 1.0f));
-        double best = bestGBs(6, 1, 2.0 * 4 * n, () -> par.forRange(64, Long.MAX_VALUE,
-                (f, t) -> System.arraycopy(a, slice(n, f), b, slice(n, f), slice(n, t) - slice(n, f))));
-        System.out.printf(Locale.ROOT, "copy: %.2f GB/s (read + write, %d MB arrays, best of 5)%n", best, 4 * n >> 20);
-        return best;
+        return new Op(() -> par.forRange(64, Long.MAX_VALUE,
+                (f, t) -> System.arraycopy(a, slice(n, f), b, slice(n, f), slice(n, t) - slice(n, f))), 2.0 * 4 * n);
     }
 
     /**
-     * Best of 5 sums of a 512 MB float array with all threads, in GB/s: the read-only traffic a GEMV makes
-     * (the copy figure counts a write for every read, as STREAM does).
+     * Sums a 512 MB float array, split in 64 slices over the threads: the read-only traffic a GEMV makes (the
+     * copy figure counts a write for every read, as STREAM does).
      */
-    static double readBandwidth(Parallel par) {
-        int n = 128 << 20;
+    static Op readOp(Parallel par) {
+        int n = READ_FLOATS;
         float[] a = new float[n];
         par.forRange(n, Long.MAX_VALUE, (f, t) -> java.util.Arrays.fill(a, f, t, 1.0f));
         double[] sums = new double[64];
-        double best = bestGBs(6, 1, 4.0 * n, () -> par.forRange(64, Long.MAX_VALUE, (f, t) -> {
-            for (int part = f; part < t; part++) {
-                int lo = slice(n, part), hi = slice(n, part + 1);
-                FloatVector acc = FloatVector.zero(FloatVector.SPECIES_PREFERRED);
-                int L = FloatVector.SPECIES_PREFERRED.length(), c = lo;
-                for (; c + L <= hi; c += L) {
-                    acc = acc.add(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, a, c));
+        return new Op(() -> {
+            par.forRange(64, Long.MAX_VALUE, (f, t) -> {
+                for (int part = f; part < t; part++) {
+                    int lo = slice(n, part), hi = slice(n, part + 1);
+                    FloatVector acc = FloatVector.zero(FloatVector.SPECIES_PREFERRED);
+                    int L = FloatVector.SPECIES_PREFERRED.length(), c = lo;
+                    for (; c + L <= hi; c += L) {
+                        acc = acc.add(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, a, c));
+                    }
+                    sums[part] = acc.reduceLanes(VectorOperators.ADD);
                 }
-                sums[part] = acc.reduceLanes(VectorOperators.ADD);
+            });
+            double check = 0;
+            for (double x : sums) {
+                check += x;
             }
-        }));
-        double check = 0;
-        for (double x : sums) {
-            check += x;
-        }
-        if (check != n) { // also keeps the sums alive
-            throw new IllegalStateException("read benchmark summed " + check + ", expected " + n);
-        }
-        System.out.printf(Locale.ROOT, "read: %.2f GB/s (sum of a %d MB array, best of 5)%n", best, 4 * n >> 20);
-        return best;
+            if (check != n) { // also keeps the sums alive
+                throw new IllegalStateException("read benchmark summed " + check + ", expected " + n);
+            }
+        }, 4.0 * n);
     }
 
-    static double gemvBandwidth(int OC, int C, Parallel par) {
+    /** One GEMV of a random OC × C ternary matrix (valid codes only) with random int8 activations. */
+    static Op gemvOp(int OC, int C, Parallel par) {
         int rb = TernaryPack.i2RowBytes(C), Cp = TernaryPack.i2PaddedCols(C);
         byte[] packed = new byte[OC * rb];
         SplittableRandom r = new SplittableRandom(1);
@@ -147,9 +187,7 @@ public final class InferenceBench {
             q[i] = (short) (r.nextInt(255) - 127);
         }
         int[] acc = new int[OC];
-        // 40 calls of warm-up: timing every call shows the JIT's final code arriving only after 15–20 calls
-        // (2 threads: ~10–13 GB/s before, ~28 after)
-        return bestGBs(60, 40, packed.length, () -> PackedGemm.ternary(acc, q, packed, 1, Cp, OC, par));
+        return new Op(() -> PackedGemm.ternary(acc, q, packed, 1, Cp, OC, par), packed.length);
     }
 
     /** A random-initialized model of a preset (bitskip variant, paper profile). */
