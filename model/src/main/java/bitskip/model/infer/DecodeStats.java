@@ -17,6 +17,11 @@ public final class DecodeStats {
     public int verifyPasses;
     /** Row × layer evaluations (compute actually spent, catch-up of skipped layers included). */
     public long rowLayers;
+    /**
+     * Passes over the LM head (prefill included). With ternary blocks the float head is most of the bytes a
+     * token reads, so this, more than the exit layer, says what a strategy costs.
+     */
+    public long headPasses;
 
     public double prefillTokensPerSecond() {
         return prefillNanos == 0 ? Double.NaN : promptTokens / (prefillNanos / 1e9);
@@ -49,7 +54,7 @@ public final class DecodeStats {
             b.append(String.format(Locale.ROOT, "; acceptance %.3f (%d of %d drafts, %d verify passes)",
                     acceptanceRate(), accepted, drafted, verifyPasses));
         }
-        b.append(String.format(Locale.ROOT, "; %d row-layer evaluations", rowLayers));
+        b.append(String.format(Locale.ROOT, "; %d row-layer evaluations, %d head passes", rowLayers, headPasses));
         return b.toString();
     }
 }

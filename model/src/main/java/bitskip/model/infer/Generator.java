@@ -67,6 +67,7 @@ public final class Generator {
         stats.decodeNanos = System.nanoTime() - t1;
         stats.decodeTokens = count - 1;
         stats.rowLayers = s.rowLayers();
+        stats.headPasses = s.headPasses();
         return new Result(Arrays.copyOf(out, count), stats);
     }
 }

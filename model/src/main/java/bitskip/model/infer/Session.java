@@ -41,6 +41,8 @@ public final class Session {
     private int n;
     /** Rows processed per layer since creation (compute accounting: row × layer evaluations). */
     private long rowLayers;
+    /** Passes over the LM head since creation (one per dense product, whatever its number of rows). */
+    private long headPasses;
 
     // scratch, planned for maxRows rows
     private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, scores, normRow, logits, row;
@@ -48,6 +50,13 @@ public final class Session {
     private final int[] acc;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
     private int logitsPos = -1, logitsDepth = -1;
+    /**
+     * Logits of a block of consecutive positions computed by {@link #prepareLogits} in one pass over the head:
+     * rows [0, blockCount) of block are positions blockPos.., each at the frontier recorded in blockDepth.
+     */
+    private float[] block = new float[0], blockNorm = new float[0];
+    private int[] blockDepth = new int[0];
+    private int blockPos = -1, blockCount = 0;
 
     Session(InferenceModel m, int maxRows) {
         if (maxRows < 1) {
@@ -115,6 +124,10 @@ public final class Session {
         return rowLayers;
     }
 
+    public long headPasses() {
+        return headPasses;
+    }
+
     /** Forgets positions [length, ...): every layer's cache is cropped to them. */
     public void crop(int length) {
         if (length < 0 || length > n) {
@@ -127,6 +140,7 @@ public final class Session {
         if (logitsPos >= length) {
             logitsPos = -1;
         }
+        blockCount = 0;
     }
 
     /**
@@ -167,6 +181,7 @@ public final class Session {
         }
         n = p0 + cnt;
         logitsPos = -1;
+        blockCount = 0;
         int d = 0;
         for (int l = 0; l < depth; l++) {
             int start = kv[l].fill;
@@ -210,11 +225,45 @@ public final class Session {
         if (pos == logitsPos && frontier[pos] == logitsDepth) {
             return logits;
         }
-        RowOps.layerNorm(normRow, 0, hs, pos * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
-        PackedGemm.dense(logits, normRow, 0, m.head, 1, m.C, m.V, m.par);
+        int b = pos - blockPos;
+        if (b >= 0 && b < blockCount && frontier[pos] == blockDepth[b]) {
+            System.arraycopy(block, b * m.V, logits, 0, m.V);
+        } else {
+            RowOps.layerNorm(normRow, 0, hs, pos * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            PackedGemm.dense(logits, normRow, 0, m.head, 1, m.C, m.V, m.par);
+            headPasses++;
+        }
         logitsPos = pos;
         logitsDepth = frontier[pos];
         return logits;
+    }
+
+    /**
+     * Computes the logits of positions [pos, pos + count) at their frontiers in one pass over the head, for
+     * {@link #logits} to hand out until the next advance or crop. Self-speculative verification needs the
+     * logits of every drafted position; the head is most of the bytes a token reads, so reading it once for
+     * all of them instead of once per position is most of verification's cost. Bit-identical to computing
+     * them one by one: {@link PackedGemm#dense}'s result for a row does not depend on the number of rows.
+     */
+    public void prepareLogits(int pos, int count) {
+        checkPos(pos);
+        if (count < 1 || pos + count > n) {
+            throw new IllegalArgumentException("positions [" + pos + ", " + (pos + count) + ") must lie in [0, " + n + ")");
+        }
+        int C = m.C, V = m.V;
+        if (blockDepth.length < count) {
+            block = new float[count * V];
+            blockNorm = new float[count * C];
+            blockDepth = new int[count];
+        }
+        for (int i = 0; i < count; i++) {
+            RowOps.layerNorm(blockNorm, i * C, hs, (pos + i) * C, m.finalNormW, m.finalNormB, C, m.config.lnEps());
+            blockDepth[i] = frontier[pos + i];
+        }
+        PackedGemm.dense(block, blockNorm, 0, m.head, count, C, V, m.par);
+        headPasses++;
+        blockPos = pos;
+        blockCount = count;
     }
 
     /** The hidden state (C) of position pos at its frontier, copied. */

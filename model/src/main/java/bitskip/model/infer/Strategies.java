@@ -138,6 +138,7 @@ public final class Strategies {
             // verify: the last draft goes through all layers; on the way, lazy fill runs the earlier drafts
             // (from their exit-layer states) through layers E..L-1 in the same batch
             s.advance(new int[] {cur}, L, null);
+            s.prepareLogits(n0, k + 1); // one head pass for all k + 1 positions
             stats.verifyPasses++;
             stats.drafted += k;
             int[] out = new int[k + 1];

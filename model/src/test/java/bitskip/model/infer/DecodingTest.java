@@ -44,12 +44,17 @@ class DecodingTest {
             for (long seed : new long[] {0, 1, 2}) {
                 int[] p = prompt(3 + (int) seed * 4, seed);
                 int[] full = greedy(m, p, 30, Strategies.full());
+                assertEquals(full.length, Generator.generate(m, p, 30, Strategies.full(), Sampler.greedy(), -1, 4, null)
+                        .stats().headPasses, "the full model reads the head once per token");
                 for (int[] ek : new int[][] {{1, 1}, {1, 3}, {2, 2}, {2, 5}, {1, 8}, {3, 4}}) {
                     var r = Generator.generate(m, p, 30, Strategies.selfSpeculative(ek[0], ek[1]), Sampler.greedy(),
                             -1, 4, null);
                     assertArrayEquals(full, r.tokens(), "E=" + ek[0] + " K=" + ek[1] + " prompt " + seed);
                     accepted += r.stats().accepted;
                     assertEquals(ek[0] < m.layers(), r.stats().drafted > 0, "drafts unless E = L");
+                    // the prefill's head pass, one per draft, one per verification (all its positions at once)
+                    assertEquals(1 + r.stats().drafted + r.stats().verifyPasses, r.stats().headPasses,
+                            "head passes, E=" + ek[0] + " K=" + ek[1]);
                 }
             }
         }
@@ -111,6 +116,38 @@ class DecodingTest {
         for (int pos = 0; pos < ac.length; pos++) {
             assertArrayEquals(fresh.logits(pos).clone(), s.logits(pos).clone(), "position " + pos);
         }
+    }
+
+    @Test
+    void blockLogitsEqualOneByOneInOneHeadPassAndDoNotOutliveTheirPositions() {
+        int L = random.layers();
+        int[] a = prompt(10, 11), c = prompt(5, 12);
+        Session s = random.newSession(16);
+        s.advance(a, L, null);
+        float[][] single = new float[a.length][];
+        for (int pos = 0; pos < a.length; pos++) {
+            single[pos] = s.logits(pos).clone();
+        }
+        long passes = s.headPasses();
+        s.prepareLogits(2, 6);
+        for (int pos = 2; pos < 8; pos++) {
+            assertArrayEquals(single[pos], s.logits(pos).clone(), "position " + pos);
+        }
+        assertEquals(passes + 1, s.headPasses(), "six positions' logits from one pass over the head");
+
+        // crop and replay other tokens: the block's rows for the replaced positions must not come back
+        s.prepareLogits(0, 10);
+        s.crop(5);
+        s.advance(c, L, null);
+        Session fresh = random.newSession(16);
+        int[] ac = Arrays.copyOf(a, 10);
+        System.arraycopy(c, 0, ac, 5, 5);
+        fresh.advance(ac, L, null);
+        for (int pos = 0; pos < 10; pos++) {
+            assertArrayEquals(fresh.logits(pos).clone(), s.logits(pos).clone(), "position " + pos);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> s.prepareLogits(8, 5));
+        assertEquals("positions [8, 13) must lie in [0, 10)", e.getMessage());
     }
 
     /**
