@@ -203,13 +203,35 @@ public final class PackedGemm {
         return w.lanewise(VectorOperators.LSHL, left).lanewise(VectorOperators.ASHR, 14);
     }
 
-    /** out[n·OC + o] = Σ_c x[xOff + n·C + c]·w[o·C + c], for n < N, o < OC. */
+    /**
+     * out[n·OC + o] = Σ_c x[xOff + n·C + c]·w[o·C + c], for n < N, o < OC. Rows of x go in pairs, so that each
+     * weight vector is loaded once for two of them (verification's N = k + 1 rows were bound by loads); every
+     * row keeps its own accumulator and the same order of operations as a row computed alone.
+     */
     public static void dense(float[] out, float[] x, int xOff, float[] w, int N, int C, int OC, Parallel par) {
         par.forRange(OC, (long) N * C * OC, (from, to) -> {
             int bound = F.loopBound(C);
             for (int o = from; o < to; o++) {
                 int wr = o * C;
-                for (int n = 0; n < N; n++) {
+                int n = 0;
+                for (; n + 1 < N; n += 2) {
+                    int x0 = xOff + n * C, x1 = x0 + C;
+                    FloatVector a0 = FloatVector.zero(F), a1 = a0;
+                    int c = 0;
+                    for (; c < bound; c += F.length()) {
+                        FloatVector wv = FloatVector.fromArray(F, w, wr + c);
+                        a0 = FloatVector.fromArray(F, x, x0 + c).fma(wv, a0);
+                        a1 = FloatVector.fromArray(F, x, x1 + c).fma(wv, a1);
+                    }
+                    float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1);
+                    for (; c < C; c++) {
+                        s0 += x[x0 + c] * w[wr + c];
+                        s1 += x[x1 + c] * w[wr + c];
+                    }
+                    out[n * OC + o] = s0;
+                    out[(n + 1) * OC + o] = s1;
+                }
+                if (n < N) {
                     int xr = xOff + n * C;
                     FloatVector a = FloatVector.zero(F);
                     int c = 0;
