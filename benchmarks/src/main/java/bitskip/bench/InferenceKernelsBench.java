@@ -1,6 +1,7 @@
 package bitskip.bench;
 
 import bitskip.kernels.TernaryPack;
+import bitskip.model.infer.InferenceBench;
 import bitskip.model.infer.PackedGemm;
 import bitskip.model.infer.Parallel;
 import java.util.SplittableRandom;
@@ -65,14 +66,7 @@ public class InferenceKernelsBench {
         logits = new float[N * V];
         OC = 4 * C;
         Cp = TernaryPack.i2PaddedCols(C);
-        packed = new byte[OC * TernaryPack.i2RowBytes(C)];
-        for (int i = 0; i < packed.length; i++) {
-            int b = 0;
-            for (int k = 0; k < 4; k++) {
-                b |= (r.nextInt(3) == 0 ? 0 : r.nextBoolean() ? 1 : 3) << (2 * k); // valid codes only
-            }
-            packed[i] = (byte) b;
-        }
+        packed = InferenceBench.randomTernaryBytes(OC * TernaryPack.i2RowBytes(C), r);
         q = new short[N * Cp];
         for (int i = 0; i < q.length; i++) {
             q[i] = (short) (r.nextInt(255) - 127);

@@ -170,18 +170,27 @@ public final class InferenceBench {
         }, 4.0 * n);
     }
 
-    /** One GEMV of a random OC × C ternary matrix (valid codes only) with random int8 activations. */
-    static Op gemvOp(int OC, int C, Parallel par) {
-        int rb = TernaryPack.i2RowBytes(C), Cp = TernaryPack.i2PaddedCols(C);
-        byte[] packed = new byte[OC * rb];
-        SplittableRandom r = new SplittableRandom(1);
-        for (int i = 0; i < packed.length; i++) {
+    /**
+     * n bytes of packed ternary codes for speed measurements: every 2-bit field a valid code (0, +1 or −1,
+     * a third each), so the products do what they would on a real model.
+     */
+    public static byte[] randomTernaryBytes(int n, SplittableRandom r) {
+        byte[] packed = new byte[n];
+        for (int i = 0; i < n; i++) {
             int b = 0;
             for (int k = 0; k < 4; k++) {
-                b |= (r.nextInt(3) == 0 ? 0 : r.nextBoolean() ? 1 : 3) << (2 * k); // valid fields only
+                b |= (r.nextInt(3) == 0 ? 0 : r.nextBoolean() ? 1 : 3) << (2 * k);
             }
             packed[i] = (byte) b;
         }
+        return packed;
+    }
+
+    /** One GEMV of a random OC × C ternary matrix (valid codes only) with random int8 activations. */
+    static Op gemvOp(int OC, int C, Parallel par) {
+        int rb = TernaryPack.i2RowBytes(C), Cp = TernaryPack.i2PaddedCols(C);
+        SplittableRandom r = new SplittableRandom(1);
+        byte[] packed = randomTernaryBytes(OC * rb, r);
         short[] q = new short[Cp];
         for (int i = 0; i < C; i++) {
             q[i] = (short) (r.nextInt(255) - 127);

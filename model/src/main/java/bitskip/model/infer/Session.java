@@ -229,9 +229,7 @@ public final class Session {
         if (b >= 0 && b < blockCount && frontier[pos] == blockDepth[b]) {
             System.arraycopy(block, b * m.V, logits, 0, m.V);
         } else {
-            RowOps.layerNorm(normRow, 0, hs, pos * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
-            PackedGemm.dense(logits, normRow, 0, m.head, 1, m.C, m.V, m.par);
-            headPasses++;
+            head(logits, normRow, pos, 1);
         }
         logitsPos = pos;
         logitsDepth = frontier[pos];
@@ -250,20 +248,24 @@ public final class Session {
         if (count < 1 || pos + count > n) {
             throw new IllegalArgumentException("positions [" + pos + ", " + (pos + count) + ") must lie in [0, " + n + ")");
         }
-        int C = m.C, V = m.V;
         if (blockDepth.length < count) {
-            block = new float[count * V];
-            blockNorm = new float[count * C];
+            block = new float[count * m.V];
+            blockNorm = new float[count * m.C];
             blockDepth = new int[count];
         }
-        for (int i = 0; i < count; i++) {
-            RowOps.layerNorm(blockNorm, i * C, hs, (pos + i) * C, m.finalNormW, m.finalNormB, C, m.config.lnEps());
-            blockDepth[i] = frontier[pos + i];
-        }
-        PackedGemm.dense(block, blockNorm, 0, m.head, count, C, V, m.par);
-        headPasses++;
+        System.arraycopy(frontier, pos, blockDepth, 0, count);
+        head(block, blockNorm, pos, count);
         blockPos = pos;
         blockCount = count;
+    }
+
+    /** out (count × V) = the shared head on the final LayerNorm of positions [pos, pos + count), in one pass. */
+    private void head(float[] out, float[] norm, int pos, int count) {
+        for (int i = 0; i < count; i++) {
+            RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+        }
+        PackedGemm.dense(out, norm, 0, m.head, count, m.C, m.V, m.par);
+        headPasses++;
     }
 
     /** The hidden state (C) of position pos at its frontier, copied. */
