@@ -1168,7 +1168,7 @@ public final class CpuBackend implements Backend {
                     if (vector) {
                         FloatVector acc = FloatVector.zero(S);
                         for (; s < S.loopBound(t + 1); s += VL) {
-                            FloatVector e = ld(P, prow + s).sub(max).lanewise(VectorOperators.EXP);
+                            FloatVector e = VectorMath.exp(ld(P, prow + s).sub(max));
                             st(e, P, prow + s);
                             acc = acc.add(e);
                         }
@@ -1466,7 +1466,7 @@ public final class CpuBackend implements Backend {
                 int end = Math.min(vb, i + 64 * VL);
                 FloatVector acc = FloatVector.zero(S);
                 for (; i < end; i += VL) {
-                    FloatVector e = ld(row, off + i).sub(max).lanewise(VectorOperators.EXP);
+                    FloatVector e = VectorMath.exp(ld(row, off + i).sub(max));
                     if (grad) {
                         st(e, row, off + i);
                     }
