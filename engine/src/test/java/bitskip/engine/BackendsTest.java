@@ -2,7 +2,7 @@ package bitskip.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assumptions.abort;
 
 import bitskip.engine.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
@@ -22,7 +22,7 @@ class BackendsTest {
 
     @Test
     void createsTheCpuBackend() {
-        assumeTrue(CpuBackend.available(), () -> "cpu backend tests skipped: " + CpuBackend.unavailableReason());
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend tests skipped: " + r));
         try (Backend b = Backends.create("cpu")) {
             assertEquals("cpu", b.name());
             assertTrue(b.description().contains("OpenBLAS"), b.description());

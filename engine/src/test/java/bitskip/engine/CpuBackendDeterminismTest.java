@@ -2,7 +2,7 @@ package bitskip.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assumptions.abort;
 
 import bitskip.engine.cpu.CpuBackend;
 import java.util.ArrayList;
@@ -22,7 +22,7 @@ class CpuBackendDeterminismTest {
     /** Per test (not @BeforeAll), so that each test is reported as skipped, with the reason, without OpenBLAS. */
     @BeforeEach
     void requireOpenBlas() {
-        assumeTrue(CpuBackend.available(), () -> "cpu backend tests skipped: " + CpuBackend.unavailableReason());
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend tests skipped: " + r));
     }
 
     @ParameterizedTest

@@ -4,7 +4,7 @@ import static bitskip.engine.Twins.c;
 import static bitskip.engine.Twins.r;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assumptions.abort;
 
 import bitskip.engine.Twins.T;
 import bitskip.engine.cpu.CpuBackend;
@@ -36,7 +36,7 @@ class CpuBackendEquivalenceTest {
     /** Per test (not @BeforeAll), so that each test is reported as skipped, with the reason, without OpenBLAS. */
     @BeforeEach
     void requireOpenBlas() {
-        assumeTrue(CpuBackend.available(), () -> "cpu backend tests skipped: " + CpuBackend.unavailableReason());
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend tests skipped: " + r));
     }
 
     static Stream<Arguments> configs() {

@@ -1,8 +1,9 @@
 package bitskip.engine.opencl;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import org.junit.jupiter.api.Assumptions;
 
+import bitskip.engine.Requirements;
 import bitskip.engine.Backend;
 import bitskip.engine.JavaBackend;
 import bitskip.engine.Tensor;
@@ -17,7 +18,8 @@ import org.junit.jupiter.api.Test;
 class OpenCLDevicesTest {
     @BeforeEach
     void needOpenCL() {
-        assumeFalse(OpenCLDevices.list().isEmpty(), "no OpenCL platform: " + OpenCLDevices.unavailableReason());
+        Requirements.skipOrFail("opencl", OpenCLDevices.list().isEmpty() ? "no OpenCL platform: " + OpenCLDevices.unavailableReason() : null)
+                .ifPresent(Assumptions::abort);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package bitskip.model.data;
 
+import bitskip.engine.Requirements;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,11 +32,11 @@ class RealWikiText2Test {
     @Test
     void realFilesHaveThePublishedHashesAndTokenCounts() throws IOException {
         String dir = System.getenv("BITSKIP_SHARED_DATA");
-        Assumptions.assumeTrue(dir != null && !dir.isBlank(),
-                "BITSKIP_SHARED_DATA is not set; point it at a folder with wiki.{train,valid,test}.raw to run this test");
+        Requirements.skipOrFail("data", dir == null || dir.isBlank()
+                ? "BITSKIP_SHARED_DATA is not set; point it at a folder with wiki.{train,valid,test}.raw to run this test"
+                : !Files.isRegularFile(Path.of(dir, "wiki.valid.raw")) ? "BITSKIP_SHARED_DATA=" + dir + " has no wiki.valid.raw"
+                : null).ifPresent(Assumptions::abort);
         Path data = Path.of(dir);
-        Assumptions.assumeTrue(Files.isRegularFile(data.resolve("wiki.valid.raw")),
-                "BITSKIP_SHARED_DATA=" + dir + " has no wiki.valid.raw");
 
         // Verifies all three sha256 values against the hard-coded ones.
         WikiText2 w = new WikiText2.Locator().env(Map.of()).log(s -> {}).locate(data);

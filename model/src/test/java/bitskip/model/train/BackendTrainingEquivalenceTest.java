@@ -1,8 +1,9 @@
 package bitskip.model.train;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assumptions.abort;
 
+import bitskip.engine.Requirements;
 import bitskip.engine.Backend;
 import bitskip.engine.JavaBackend;
 import bitskip.engine.cpu.CpuBackend;
@@ -47,7 +48,7 @@ class BackendTrainingEquivalenceTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void oneStepAndTwentyStepsMatchTheReference(String variant, String profile) {
-        assumeTrue(CpuBackend.available(), () -> "cpu backend unavailable: " + CpuBackend.unavailableReason());
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend unavailable: " + r));
         BitSkipConfig c = config(variant, profile);
         SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 3000, 4);
         try (Backend cpu = new CpuBackend(2, true)) {
@@ -83,7 +84,7 @@ class BackendTrainingEquivalenceTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void sameSeedSameBackendSameThreadsGiveIdenticalLosses(String variant, String profile) {
-        assumeTrue(CpuBackend.available(), () -> "cpu backend unavailable: " + CpuBackend.unavailableReason());
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend unavailable: " + r));
         if (!profile.equals("paper")) {
             return; // one profile is enough for determinism; the equivalence test covers both
         }
