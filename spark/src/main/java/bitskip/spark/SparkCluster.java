@@ -29,7 +29,7 @@ public final class SparkCluster implements Cluster {
 
     @Override
     public GradientExchange exchange(String master, int workers, BitSkipConfig c, String backend, int threads) {
-        // Every step's results are n gradient vectors of the whole model (paper-85m: 344 MB each), past Spark's 1 GB
+        // Every step's results are n gradient vectors of the whole model (paper-85m: 348 MB each), past Spark's 1 GB
         // default cap on what an action returns; the driver holds them anyway.
         JavaSparkContext sc = SparkContexts.open(master, "bitskip train --data-parallel " + workers,
                 Map.of("spark.driver.maxResultSize", "0"), System.err);
@@ -39,6 +39,6 @@ public final class SparkCluster implements Cluster {
         }
         int maxShard = (c.batch() + workers - 1) / workers;
         Workers.Spec spec = new Workers.Spec(UUID.randomUUID().toString(), Configs.toJson(c), backend, threads, maxShard);
-        return new SparkExchange(sc, spec, workers, true);
+        return new SparkExchange(sc, spec, workers);
     }
 }

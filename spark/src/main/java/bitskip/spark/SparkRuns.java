@@ -36,6 +36,9 @@ final class SparkRuns implements RunExecutor {
     /** What a task sends back: whether the run finished, and its log lines. */
     record Outcome(boolean ok, String log) implements Serializable {}
 
+    /** Twice the children's parent-watch poll (bitskip.model.cli.ParentWatch, 200 ms). */
+    static final long ORPHAN_GRACE_MS = 400;
+
     private final String master;
 
     SparkRuns(String master) {
@@ -101,6 +104,14 @@ final class SparkRuns implements RunExecutor {
         String where = where();
         if (ctx != null && ctx.attemptNumber() > 0) {
             log.println(tag + ": attempt " + (ctx.attemptNumber() + 1) + " (an earlier attempt's executor was lost), on " + where);
+            // The lost executor's children end within a poll of their parent watch: let them, before this attempt
+            // takes over their folder.
+            try {
+                Thread.sleep(ORPHAN_GRACE_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return new Outcome(false, tag + ": interrupted\n");
+            }
         }
         String java = ProcessHandle.current().info().command().orElse(driverJava.binary());
         AblationRunner.Java here = new AblationRunner.Java(java, driverJava.jvmArgs(), childClassPath(driverJava.classPath()));

@@ -18,8 +18,11 @@ final class TreeSum implements Serializable {
     private final int n;
     /** Complete subtrees not yet paired: key (level << 32 | index) covers leaves [index·2^level, (index+1)·2^level). */
     private final TreeMap<Long, GradientExchange.Sum> nodes = new TreeMap<>();
-    /** The longest a worker took to compute its part, in seconds (for the communication estimate). */
-    private double maxComputeSeconds;
+    /**
+     * The slowest worker's seconds: to get the broadcast weights, to compute, and both (for the communication
+     * estimate; not part of the sum).
+     */
+    private final double[] slowest = new double[3];
 
     private TreeSum(int n) {
         this.n = n;
@@ -29,13 +32,15 @@ final class TreeSum implements Serializable {
         return new TreeSum(n);
     }
 
-    static TreeSum leaf(int n, int worker, GradientExchange.Sum s, double computeSeconds) {
+    static TreeSum leaf(int n, int worker, GradientExchange.Sum s, double fetchSeconds, double computeSeconds) {
         if (worker < 0 || worker >= n) {
             throw new IllegalArgumentException("worker " + worker + " of " + n);
         }
         TreeSum t = new TreeSum(n);
         t.insert(0, worker, s);
-        t.maxComputeSeconds = computeSeconds;
+        t.slowest[0] = fetchSeconds;
+        t.slowest[1] = computeSeconds;
+        t.slowest[2] = fetchSeconds + computeSeconds;
         return t;
     }
 
@@ -47,7 +52,9 @@ final class TreeSum implements Serializable {
         for (Map.Entry<Long, GradientExchange.Sum> e : other.nodes.entrySet()) {
             insert((int) (e.getKey() >>> 32), (int) (long) e.getKey(), e.getValue());
         }
-        maxComputeSeconds = Math.max(maxComputeSeconds, other.maxComputeSeconds);
+        for (int i = 0; i < slowest.length; i++) {
+            slowest[i] = Math.max(slowest[i], other.slowest[i]);
+        }
         return this;
     }
 
@@ -104,7 +111,8 @@ final class TreeSum implements Serializable {
         return s;
     }
 
-    double maxComputeSeconds() {
-        return maxComputeSeconds;
+    /** {fetch, compute, fetch + compute} of the slowest worker at each. */
+    double[] slowest() {
+        return slowest.clone();
     }
 }

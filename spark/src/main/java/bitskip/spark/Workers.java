@@ -25,18 +25,15 @@ final class Workers {
 
     private Workers() {}
 
-    /** Computes shard s with weights on an idle worker of spec's job; returns the result and the seconds it took. */
-    static GradientExchange.Sum compute(Spec spec, float[] weights, GradientExchange.Shard s, double[] seconds) {
+    /** Computes shard s with weights on an idle worker of spec's job. */
+    static GradientExchange.Sum compute(Spec spec, float[] weights, GradientExchange.Shard s) {
         ConcurrentLinkedQueue<ShardWorker> idle = IDLE.computeIfAbsent(spec.job(), k -> new ConcurrentLinkedQueue<>());
         ShardWorker w = idle.poll();
         if (w == null) {
             w = create(spec);
         }
         try {
-            long t0 = System.nanoTime();
-            GradientExchange.Sum r = w.compute(weights, s);
-            seconds[0] = (System.nanoTime() - t0) / 1e9;
-            return r;
+            return w.compute(weights, s);
         } finally {
             idle.add(w);
         }

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,8 +33,9 @@ class DataParallelTest {
         return new Path[] {Files.writeString(dir.resolve("train.txt"), t), Files.writeString(dir.resolve("valid.txt"), t.substring(0, 4000))};
     }
 
-    static String[] args(String preset, int steps, Path out, Path[] data, String... more) {
-        List<String> a = new ArrayList<>(List.of("--preset", preset, "--steps", Integer.toString(steps), "--batch", "4", "--accum", "2",
+    static String[] args(String preset, int steps, int batch, int accum, Path out, Path[] data, String... more) {
+        List<String> a = new ArrayList<>(List.of("--preset", preset, "--steps", Integer.toString(steps), "--batch", Integer.toString(batch),
+                "--accum", Integer.toString(accum),
                 "--eval-every", "10", "--eval-batches", "2", "--set", "vocab_size=50257", "--set", "dropout=0.1", "--threads", "1",
                 "--train", data[0].toString(), "--valid", data[1].toString(), "--out", out.toString(), "--no-progress"));
         a.addAll(List.of(more));
@@ -50,47 +52,108 @@ class DataParallelTest {
         }
     }
 
-    /** (loss, task_loss, ee_loss, route_loss, quant_loss) of every step. */
+    static final String[] TERMS = {"loss", "task_loss", "ee_loss", "route_loss", "quant_loss", "grad_norm"};
+
+    /** The logged loss terms and gradient norm of every step. */
     static List<double[]> losses(Path dir) throws Exception {
         List<double[]> out = new ArrayList<>();
         for (String l : Files.readAllLines(dir.resolve("metrics.jsonl"))) {
             JsonNode n = Configs.JSON.readTree(l);
             if (n.path("type").asText().equals("train")) {
-                out.add(new double[] {n.get("loss").asDouble(), n.get("task_loss").asDouble(), n.get("ee_loss").asDouble(),
-                        n.get("route_loss").asDouble(), n.get("quant_loss").asDouble()});
+                double[] v = new double[TERMS.length];
+                for (int k = 0; k < v.length; k++) {
+                    v[k] = n.get(TERMS[k]).asDouble();
+                }
+                out.add(v);
             }
         }
         return out;
     }
 
+    /**
+     * The first three steps within 1e-5 (relative, loss terms and gradient norm), the loss terms of every step
+     * within tol. The first steps differ only by the
+     * order of the float sums (~1e-8 measured); after that AdamW, which moves each weight by about ±lr whatever
+     * its gradient's size, turns the float noise of near-zero gradients into lr-sized weight differences, and
+     * a ternary weight that crosses its rounding threshold changes the loss by a step: the curves drift apart
+     * slowly, as one process's do between the java and cpu backends (BackendTrainingEquivalenceTest). A wrong
+     * shard, mask or scale, or stale weights, shows in the first steps.
+     */
     static void assertSameLosses(Path one, Path many, int steps, double tol) throws Exception {
         List<double[]> a = losses(one), b = losses(many);
         assertEquals(steps, a.size());
         assertEquals(steps, b.size());
-        String[] names = {"loss", "task_loss", "ee_loss", "route_loss", "quant_loss"};
         for (int s = 0; s < steps; s++) {
-            for (int k = 0; k < names.length; k++) {
-                double x = a.get(s)[k], y = b.get(s)[k];
-                assertTrue(Math.abs(x - y) <= tol * Math.abs(x), String.format(Locale.ROOT,
-                        "step %d %s: one process %.9f, data-parallel %.9f (relative %.2e > %.0e)", s + 1, names[k], x, y,
-                        Math.abs(x - y) / Math.abs(x), tol));
+            for (int k = 0; k < TERMS.length; k++) {
+                if (s >= 3 && TERMS[k].equals("grad_norm")) {
+                    continue; // a norm of the noisy gradients themselves: compared while they are still equal
+                }
+                double x = a.get(s)[k], y = b.get(s)[k], allowed = (s < 3 ? 1e-5 : tol) * Math.abs(x);
+                assertTrue(Math.abs(x - y) <= allowed, String.format(Locale.ROOT,
+                        "step %d %s: one process %.9f, data-parallel %.9f (relative %.2e > %.0e)", s + 1, TERMS[k], x, y,
+                        Math.abs(x - y) / Math.abs(x), allowed / Math.abs(x)));
             }
         }
     }
 
+    /** The train lines of metrics.jsonl without tokens/s. */
+    static List<String> trainLines(Path dir) throws Exception {
+        return Files.readAllLines(dir.resolve("metrics.jsonl")).stream().filter(l -> l.contains("\"train\""))
+                .map(l -> l.replaceAll("\"tokens_per_s\":[0-9.E]+,", "")).toList();
+    }
+
     @Test
-    void twoWorkersOnLocal2MatchOneProcess(@TempDir Path tmp) throws Exception {
+    void twoWorkersOnLocal2MatchOneProcessAndOneWorkerIsOneProcessBitForBit(@TempDir Path tmp) throws Exception {
         Path[] data = text(tmp);
         System.setProperty("bitskip.cache", tmp.resolve("cache").toString());
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        long t0 = System.nanoTime();
-        assertEquals(0, run(args("micro", 12, tmp.resolve("one"), data), log), log.toString());
-        System.out.printf("one process %.1f s%n", (System.nanoTime() - t0) / 1e9);
-        t0 = System.nanoTime();
-        assertEquals(0, run(args("micro", 12, tmp.resolve("two"), data, "--data-parallel", "2", "--spark", "local[2]"), log), log.toString());
-        System.out.printf("data-parallel %.1f s%n", (System.nanoTime() - t0) / 1e9);
-        System.out.println(log);
-        assertTrue(log.toString().contains("data-parallel: 12 steps on 2 workers"), log.toString());
-        assertSameLosses(tmp.resolve("one"), tmp.resolve("two"), 12, 1e-4);
+        assertEquals(0, run(args("micro", 12, 4, 2, tmp.resolve("one"), data), log), log.toString());
+        assertEquals(0, run(args("micro", 12, 4, 2, tmp.resolve("two"), data, "--data-parallel", "2", "--spark", "local[2]"), log),
+                log.toString());
+        assertTrue(log.toString().contains("data-parallel: 12 steps on 2 workers; median step"), log.toString());
+        assertSameLosses(tmp.resolve("one"), tmp.resolve("two"), 12, 1e-3);
+        // One worker computes what one process computes, in the same order: the weights out, the gradients back
+        // and into the optimizer lose no bit.
+        assertEquals(0, run(args("micro", 12, 4, 2, tmp.resolve("single"), data, "--data-parallel", "1", "--spark", "local[1]"), log),
+                log.toString());
+        assertEquals(trainLines(tmp.resolve("one")), trainLines(tmp.resolve("single")));
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("one").resolve("last").resolve("model.safetensors")),
+                Files.readAllBytes(tmp.resolve("single").resolve("last").resolve("model.safetensors")));
+    }
+
+    /** The check: tiny, 20 steps, two executor JVMs. */
+    @Test
+    void tinyOnTwoExecutorsOfALocalClusterMatchesOneProcessFor20Steps(@TempDir Path tmp) throws Exception {
+        Optional<String> skip = LocalCluster.skipReason();
+        if (skip.isPresent()) {
+            abort("local-cluster: " + skip.get());
+        }
+        Path[] data = text(tmp);
+        System.setProperty("bitskip.cache", tmp.resolve("cache").toString());
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        assertEquals(0, run(args("tiny", 20, 2, 1, tmp.resolve("one"), data), log), log.toString());
+        assertEquals(0, run(args("tiny", 20, 2, 1, tmp.resolve("two"), data, "--data-parallel", "2",
+                "--spark", LocalCluster.MASTER), log), log.toString());
+        String summary = log.toString().lines().filter(l -> l.startsWith("data-parallel: 20 steps")).findFirst().orElse("");
+        assertFalse(summary.isEmpty(), log.toString());
+        System.out.println(summary);
+        assertSameLosses(tmp.resolve("one"), tmp.resolve("two"), 20, 1e-2);
+        // validation and checkpoints as one process: the best checkpoint and a resumable last/
+        assertTrue(Files.isRegularFile(tmp.resolve("two").resolve("checkpoint").resolve("model.safetensors")));
+        assertTrue(Files.isRegularFile(tmp.resolve("two").resolve("last").resolve("optimizer.safetensors")));
+    }
+
+    @Test
+    void refusesTheBatchMeanRoutingLossAndAMissingMaster(@TempDir Path tmp) throws Exception {
+        Path[] data = text(tmp);
+        System.setProperty("bitskip.cache", tmp.resolve("cache").toString());
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        assertEquals(2, run(args("micro", 2, 4, 1, tmp.resolve("r"), data, "--profile", "reference", "--data-parallel", "2",
+                "--spark", "local[2]"), log));
+        assertTrue(log.toString().contains("route_loss = batch_mean"), log.toString());
+        log.reset();
+        assertEquals(2, run(args("micro", 2, 4, 1, tmp.resolve("m"), data, "--data-parallel", "2"), log));
+        assertTrue(log.toString().contains("--data-parallel needs --spark"), log.toString());
+        assertFalse(Files.exists(tmp.resolve("r").resolve("metrics.jsonl")), "refused before any work");
     }
 }

@@ -85,21 +85,20 @@ final class LocalCluster {
     static Set<String> classPath() throws IOException {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         Set<String> out = new LinkedHashSet<>();
-        for (String e : cp.split(File.pathSeparator)) {
-            if (e.isBlank()) {
-                continue;
+        String[] entries = cp.split(File.pathSeparator);
+        for (String e : entries) {
+            if (!e.isBlank()) {
+                out.add(e);
             }
-            out.add(e);
-            if (e.endsWith(".jar") && Files.isRegularFile(Path.of(e))) {
-                try (JarFile j = new JarFile(e)) {
-                    Manifest m = j.getManifest();
-                    String more = m == null ? null : m.getMainAttributes().getValue("Class-Path");
-                    if (more != null) {
-                        for (String u : more.split(" ")) {
-                            if (!u.isBlank()) {
-                                out.add(Path.of(java.net.URI.create(u)).toString());
-                            }
-                        }
+        }
+        // A class path of one jar is Surefire's manifest-only jar: the class path is in its manifest.
+        if (entries.length == 1 && entries[0].endsWith(".jar")) {
+            try (JarFile j = new JarFile(entries[0])) {
+                Manifest m = j.getManifest();
+                String more = m == null ? null : m.getMainAttributes().getValue("Class-Path");
+                for (String u : more == null ? new String[0] : more.split(" ")) {
+                    if (u.startsWith("file:")) {
+                        out.add(Path.of(java.net.URI.create(u)).toString());
                     }
                 }
             }

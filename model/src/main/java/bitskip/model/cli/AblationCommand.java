@@ -110,6 +110,13 @@ public final class AblationCommand implements Callable<Integer> {
         if (data != null && trainFile != null) {
             throw new IllegalArgumentException("give --data DIR or --train/--valid files, not both");
         }
+        if (spark != null) {
+            // The children run in the executors' working folders, on any machine: every path absolute.
+            out = out.toAbsolutePath();
+            data = data == null ? null : data.toAbsolutePath();
+            trainFile = trainFile == null ? null : trainFile.toAbsolutePath();
+            validFile = validFile == null ? null : validFile.toAbsolutePath();
+        }
         AblationPlan plan = AblationPlan.build(profiles, what, steps, seed, sweepSteps, sweepSeed);
         List<String> shared = new ArrayList<>();
         add(shared, "--batch", batch);
