@@ -15,8 +15,11 @@ import java.util.Set;
 public final class Requirements {
     public static final String PROPERTY = "bitskip.require";
     public static final String ENV = "BITSKIP_REQUIRE";
-    /** The names that can be required: the backends, and the real WikiText-2 files ("data"). */
-    public static final List<String> KNOWN = List.of("cpu", "opencl", "tornado", "data");
+    /**
+     * The names that can be required: the backends, the real WikiText-2 files ("data"), and a two-executor Spark
+     * local-cluster ("spark", the spark module's tests).
+     */
+    public static final List<String> KNOWN = List.of("cpu", "opencl", "tornado", "data", "spark");
 
     private Requirements() {}
 

@@ -1,35 +1,31 @@
 package bitskip.model.ablation;
 
 import bitskip.model.config.BitSkipConfig;
-import bitskip.model.config.Configs;
-import bitskip.model.io.AtomicFiles;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.io.PrintStream;
+import java.io.Serializable;
 import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
  * Runs the planned trainings, each in its own JVM running the very train command of {@code bitskip train}
  * ({@code BitSkipTrain}), then evaluates its best checkpoint with {@code BitSkipEval} (eval.json, eval.csv),
- * up to {@code parallel} runs at once. A finished run has {@code done.json} in its folder and is skipped on
- * restart; an unfinished one whose folder holds a checkpoint is continued with {@code --resume}.
+ * as {@link RunTask}s handed to a {@link RunExecutor} (child processes of this JVM, up to --parallel at once,
+ * or a cluster's tasks). A finished run has {@code done.json} in its folder and is skipped on restart; an
+ * unfinished one whose folder holds a checkpoint is continued with {@code --resume}.
  */
 public final class AblationRunner {
 
     /** How to start a JVM like this one: the java binary, its JVM options and the class path. */
-    public record Java(String binary, List<String> jvmArgs, String classPath) {
+    public record Java(String binary, List<String> jvmArgs, String classPath) implements Serializable {
+        public Java {
+            jvmArgs = List.copyOf(jvmArgs);
+        }
+
         public static Java current() {
             String bin = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             List<String> args = new ArrayList<>();
@@ -54,7 +50,7 @@ public final class AblationRunner {
             return new Java(binary, a, classPath);
         }
 
-        List<String> command(String mainClass, List<String> args) {
+        public List<String> command(String mainClass, List<String> args) {
             List<String> c = new ArrayList<>();
             c.add(binary);
             c.addAll(jvmArgs);
@@ -72,7 +68,7 @@ public final class AblationRunner {
      * @param configOf        the configuration the train command builds from an argument list (dry run, eval batches)
      */
     public record Settings(Path out, String preset, List<String> sharedTrainArgs, List<String> evalDataArgs,
-                           List<String> backendArgs, int parallel, Java java, Function<List<String>, BitSkipConfig> configOf) {}
+                           List<String> backendArgs, RunExecutor executor, Java java, Function<List<String>, BitSkipConfig> configOf) {}
 
     private final Settings s;
     private final PrintStream log;
@@ -118,103 +114,18 @@ public final class AblationRunner {
         }
     }
 
+    /** The work of run r, as any process that sees its folder can carry it out. */
+    public RunTask task(RunSpec r, BitSkipConfig c) {
+        return new RunTask(r.id(), r.group(), r.profile(), r.variant(), c.steps(), dirOf(r).toString(), trainArgs(r), evalArgs(r, c));
+    }
+
     /** Runs every unfinished run; returns the ids of the runs that failed. */
     public List<String> run(List<RunSpec> runs) throws Exception {
         // Refuse a bad configuration before any work starts.
-        List<BitSkipConfig> configs = new ArrayList<>();
+        List<RunTask> tasks = new ArrayList<>();
         for (RunSpec r : runs) {
-            configs.add(s.configOf().apply(trainArgs(r)));
+            tasks.add(task(r, s.configOf().apply(trainArgs(r))));
         }
-        List<String> failed = java.util.Collections.synchronizedList(new ArrayList<>());
-        AtomicInteger n = new AtomicInteger();
-        ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, s.parallel()));
-        try {
-            List<Future<?>> fs = new ArrayList<>();
-            for (int i = 0; i < runs.size(); i++) {
-                RunSpec r = runs.get(i);
-                BitSkipConfig c = configs.get(i);
-                fs.add(pool.submit(() -> {
-                    int k = n.incrementAndGet();
-                    try {
-                        if (!runOne(r, c, k, runs.size())) {
-                            failed.add(r.id());
-                        }
-                    } catch (Exception e) {
-                        log.println("[" + k + "/" + runs.size() + "] " + r.id() + ": " + e);
-                        failed.add(r.id());
-                    }
-                    return null;
-                }));
-            }
-            for (Future<?> f : fs) {
-                f.get();
-            }
-        } finally {
-            pool.shutdown();
-        }
-        return failed;
-    }
-
-    private boolean runOne(RunSpec r, BitSkipConfig c, int k, int total) throws Exception {
-        Path d = dirOf(r);
-        String tag = "[" + k + "/" + total + "] " + r.id();
-        if (RunFolder.isDone(d)) {
-            log.println(tag + ": done already, skipped");
-            return true;
-        }
-        Files.createDirectories(d);
-        List<String> args = trainArgs(r);
-        boolean resume = Files.isDirectory(d.resolve("last")) || Files.isDirectory(d.resolve("last.prev"));
-        if (resume) {
-            args.add("--resume");
-        }
-        log.println(tag + ": " + (resume ? "resuming" : "training") + " (log " + d.resolve("train.log") + ")");
-        long t0 = System.nanoTime();
-        int rc = exec(s.java().command("BitSkipTrain", args), d.resolve("train.log"));
-        double trainS = (System.nanoTime() - t0) / 1e9;
-        if (rc != 0) {
-            log.println(tag + ": training failed with exit code " + rc + "; see " + d.resolve("train.log"));
-            return false;
-        }
-        t0 = System.nanoTime();
-        rc = exec(s.java().command("BitSkipEval", evalArgs(r, c)), d.resolve("eval.log"));
-        double evalS = (System.nanoTime() - t0) / 1e9;
-        if (rc != 0) {
-            log.println(tag + ": evaluation failed with exit code " + rc + "; see " + d.resolve("eval.log"));
-            return false;
-        }
-        RunFolder f = RunFolder.read(d);
-        double[] best = f.best(), last = f.last();
-        ObjectNode o = Configs.JSON.createObjectNode();
-        o.put("id", r.id());
-        o.put("group", r.group());
-        o.put("profile", r.profile());
-        o.put("variant", r.variant());
-        o.put("best_val_ppl", best == null ? Double.NaN : best[1]);
-        o.put("best_step", best == null ? -1 : (int) best[0]);
-        o.put("final_val_ppl", last == null ? Double.NaN : last[1]);
-        o.put("last_step", f.lastStep());
-        o.put("stopped_early", f.lastStep() < c.steps());
-        o.put("train_seconds", Math.round(trainS * 10) / 10.0);
-        o.put("eval_seconds", Math.round(evalS * 10) / 10.0);
-        o.put("finished_at", Instant.now().toString());
-        o.put("train_command", "BitSkipTrain " + String.join(" ", trainArgs(r)));
-        AtomicFiles.write(d.resolve(RunFolder.DONE), Configs.JSON.writeValueAsBytes(o));
-        log.printf(Locale.ROOT, "%s: done in %.0f s + eval %.0f s; best val ppl %.2f at step %d%n", tag, trainS, evalS,
-                best == null ? Double.NaN : best[1], best == null ? -1 : (int) best[0]);
-        return true;
-    }
-
-    private static int exec(List<String> command, Path logFile) throws IOException, InterruptedException {
-        Files.writeString(logFile, "$ " + String.join(" ", command) + "\n", StandardCharsets.UTF_8,
-                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
-        Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())).start();
-        try {
-            return p.waitFor();
-        } catch (InterruptedException e) {
-            p.destroy();
-            throw e;
-        }
+        return s.executor().run(tasks, s.java(), log);
     }
 }

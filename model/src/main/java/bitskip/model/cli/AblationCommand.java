@@ -3,7 +3,9 @@ package bitskip.model.cli;
 import bitskip.model.ablation.AblationPlan;
 import bitskip.model.ablation.AblationReport;
 import bitskip.model.ablation.AblationRunner;
+import bitskip.model.ablation.RunExecutor;
 import bitskip.model.ablation.RunSpec;
+import bitskip.model.cluster.Cluster;
 import bitskip.model.config.BitSkipConfig;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -57,6 +59,12 @@ public final class AblationCommand implements Callable<Integer> {
     @Option(names = "--parallel", defaultValue = "1", description = "Runs at once, each in its own process (default: ${DEFAULT-VALUE}).")
     int parallel;
 
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "local[*]", paramLabel = "MASTER",
+            description = "Run each run as a task of this Spark master instead of --parallel processes: local[*] (the default "
+                    + "when no value is given), local[N], spark://HOST:PORT, k8s://... Each task still trains in its own JVM; "
+                    + "--out must be a folder every executor sees. Needs the optional spark module (./bitskip adds it).")
+    String spark;
+
     @Option(names = "--report-only", description = "Only (re)write report.md and the figures from the runs so far.")
     boolean reportOnly;
 
@@ -102,6 +110,13 @@ public final class AblationCommand implements Callable<Integer> {
         if (data != null && trainFile != null) {
             throw new IllegalArgumentException("give --data DIR or --train/--valid files, not both");
         }
+        if (spark != null) {
+            // The children run in the executors' working folders, on any machine: every path absolute.
+            out = out.toAbsolutePath();
+            data = data == null ? null : data.toAbsolutePath();
+            trainFile = trainFile == null ? null : trainFile.toAbsolutePath();
+            validFile = validFile == null ? null : validFile.toAbsolutePath();
+        }
         AblationPlan plan = AblationPlan.build(profiles, what, steps, seed, sweepSteps, sweepSeed);
         List<String> shared = new ArrayList<>();
         add(shared, "--batch", batch);
@@ -124,11 +139,17 @@ public final class AblationCommand implements Callable<Integer> {
         }
         List<String> be = backend == null ? List.of() : List.of("--backend", backend);
         AblationRunner.Java child = java != null ? java : AblationRunner.Java.current();
-        int t = threadsPerRun(threads, System.getProperty("bitskip.threads"), parallel, Runtime.getRuntime().availableProcessors());
+        if (spark != null && parallel != 1) {
+            throw new IllegalArgumentException("--parallel runs processes here; with --spark the master decides how many runs go at once");
+        }
+        Cluster cluster = spark != null && !dryRun && !reportOnly ? Cluster.load("spark") : null;
+        int atOnce = cluster != null ? cluster.tasksPerMachine(spark) : parallel;
+        int t = threadsPerRun(threads, System.getProperty("bitskip.threads"), atOnce, Runtime.getRuntime().availableProcessors());
         if (t > 0) {
             child = child.withJvmArg("-Dbitskip.threads=" + t);
         }
-        AblationRunner runner = new AblationRunner(new AblationRunner.Settings(out, preset, shared, evalData, be, parallel,
+        RunExecutor executor = cluster != null ? cluster.runs(spark) : RunExecutor.processes(parallel);
+        AblationRunner runner = new AblationRunner(new AblationRunner.Settings(out, preset, shared, evalData, be, executor,
                 child, AblationCommand::trainConfig), System.err);
         List<RunSpec> runs = plan.runs();
         if (dryRun) {
@@ -168,12 +189,30 @@ public final class AblationCommand implements Callable<Integer> {
 
     /**
      * The arguments this command was given (after the subcommand name), for the report's header: the command
-     * that reproduces the runs, so without --report-only (which only redraws a report).
+     * that reproduces the runs, so without --report-only (which only redraws a report), and without --parallel
+     * and --spark, which decide where and how many at once the runs went, not what they computed (so the
+     * report is the same whichever way they were executed).
      */
     private List<String> commandLine() {
-        List<String> a = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
-        a.remove("--report-only");
-        return !a.isEmpty() && a.get(0).equals("ablation") ? a.subList(1, a.size()) : a;
+        return reproducingArgs(spec.commandLine().getParseResult().originalArgs());
+    }
+
+    static List<String> reproducingArgs(List<String> given) {
+        List<String> a = new ArrayList<>();
+        for (int i = !given.isEmpty() && given.get(0).equals("ablation") ? 1 : 0; i < given.size(); i++) {
+            String x = given.get(i);
+            if (x.equals("--report-only") || x.startsWith("--parallel=") || x.startsWith("--spark=")) {
+                continue;
+            }
+            if (x.equals("--parallel") || (x.equals("--spark") && i + 1 < given.size() && !given.get(i + 1).startsWith("-"))) {
+                i++; // and its value
+                continue;
+            }
+            if (!x.equals("--spark")) {
+                a.add(x);
+            }
+        }
+        return a;
     }
 
     /**

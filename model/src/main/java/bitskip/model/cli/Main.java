@@ -17,6 +17,7 @@ public final class Main implements Callable<Integer> {
 
     /** Runs a command; a bad input ends with its message (no stack trace) and exit code 2. */
     public static int run(Object command, String[] args) {
+        ParentWatch.startIfAsked();
         CommandLine cl = new CommandLine(command);
         cl.setExecutionExceptionHandler((ex, line, parsed) -> {
             if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException) {

@@ -7,6 +7,10 @@ import bitskip.model.config.Configs;
 import bitskip.model.config.Presets;
 import bitskip.model.data.TrainingData;
 import bitskip.model.nn.Losses;
+import bitskip.model.cluster.Cluster;
+import bitskip.model.train.DataParallelGradients;
+import bitskip.model.train.GradientSource;
+import bitskip.model.train.Shards;
 import bitskip.model.train.TrainState;
 import bitskip.model.train.Trainer;
 import java.nio.file.Path;
@@ -78,6 +82,16 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar (for logs).")
     boolean noProgress;
 
+    @Option(names = "--data-parallel", paramLabel = "N", description = "Data-parallel training on N workers of the --spark "
+            + "cluster: each step they compute the gradients of N disjoint shards of the batch, this process sums them "
+            + "and applies AdamW.")
+    Integer dataParallel;
+
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "local[*]", paramLabel = "MASTER",
+            description = "The Spark master of --data-parallel's workers: local[*] (the default when no value is given), "
+                    + "local[N], spark://HOST:PORT, k8s://... Needs the optional spark module (./bitskip adds it).")
+    String spark;
+
     static final class PresetNames extends java.util.ArrayList<String> {
         PresetNames() {
             super(Presets.PRESETS);
@@ -123,12 +137,19 @@ public final class TrainCommand implements Callable<Integer> {
             }
             System.setProperty("bitskip.threads", threads.toString());
         }
-        try (Backend be = Backends.create(backend)) {
+        if ((dataParallel == null) != (spark == null)) {
+            throw new IllegalArgumentException(dataParallel == null ? "--spark on train needs --data-parallel N"
+                    : "--data-parallel needs --spark [MASTER], the cluster its workers run on (local[*] on this machine)");
+        }
+        if (dataParallel != null) {
+            Shards.check(c, dataParallel);
+        }
+        try (Backend be = Backends.create(backend); GradientSource gradients = gradients(c, td, be.name())) {
             System.err.printf(Locale.ROOT, "bitskip train: %s/%s/%s, backend %s (%s), out %s%n", c.preset(), c.profile(),
                     c.variant(), be.name(), be.description(), dir);
             System.err.printf(Locale.ROOT, "data: %s%n", td.describe());
             ProgressListener listener = new ProgressListener(noProgress);
-            Trainer trainer = new Trainer(c, be, td, dir, listener);
+            Trainer trainer = new Trainer(c, be, td, dir, listener, gradients);
             trainer.prepare(resume, System.err);
             System.err.printf(Locale.ROOT, "model: %,d parameters; batch %d x accum %d x ctx %d = %,d tokens/step%n",
                     trainer.model().params().count(), c.batch(), c.accum(), c.ctx(), (long) c.batch() * c.accum() * c.ctx());
@@ -139,6 +160,20 @@ public final class TrainCommand implements Callable<Integer> {
                     s.step(), s.bestValPpl(), s.bestStep(), dir.resolve("checkpoint").resolve("model.safetensors"));
             return 0;
         }
+    }
+
+    /** This process (null), or --data-parallel workers on the --spark cluster. */
+    private GradientSource gradients(BitSkipConfig c, TrainingData td, String backendName) {
+        if (dataParallel == null) {
+            return null;
+        }
+        Cluster cluster = Cluster.load("spark");
+        int perMachine = cluster.tasksPerMachine(spark);
+        int workerThreads = threads != null ? threads
+                : perMachine > 0 ? Math.max(1, Runtime.getRuntime().availableProcessors() / perMachine) : 0;
+        System.err.printf(Locale.ROOT, "data-parallel: %d workers on %s, each with %s%n", dataParallel, spark,
+                workerThreads > 0 ? workerThreads + " thread(s)" : "its machine's cores");
+        return new DataParallelGradients(c, td, cluster.exchange(spark, dataParallel, c, backendName, workerThreads));
     }
 
     /** Draws the progress bar: step, loss, lr, tokens/s and ETA; one summary line per evaluation. */

@@ -173,7 +173,16 @@ public final class BitSkipModel {
      * parameter gradients. skip (L × B, 1 = skip) may be null; dropout masks come from dropSeed.
      */
     public Losses trainStep(int[] inputs, int[] targets, int B, int[][] skip, long dropSeed, float lossScale) {
-        return run(inputs, targets, B, skip, dropSeed, true, true, lossScale, false);
+        return trainStep(inputs, targets, B, skip, dropSeed, lossScale, 0);
+    }
+
+    /**
+     * {@link #trainStep} for B samples that are samples firstSample.. of a larger batch (a data-parallel
+     * worker's shard): the dropout masks are those of their global sample indices, so the shards of N
+     * workers together draw exactly the masks one process draws for the whole batch.
+     */
+    public Losses trainStep(int[] inputs, int[] targets, int B, int[][] skip, long dropSeed, float lossScale, long firstSample) {
+        return run(inputs, targets, B, skip, dropSeed, firstSample, true, true, lossScale, false);
     }
 
     /**
@@ -181,7 +190,7 @@ public final class BitSkipModel {
      * computed even when lambda_ee is 0, so it can be reported.
      */
     public Losses forward(int[] inputs, int[] targets, int B, int[][] skip, boolean dropout, long dropSeed) {
-        return run(inputs, targets, B, skip, dropSeed, dropout, false, 1.0f, true);
+        return run(inputs, targets, B, skip, dropSeed, 0, dropout, false, 1.0f, true);
     }
 
     /**
@@ -197,7 +206,7 @@ public final class BitSkipModel {
         Arrays.fill(sums, Double.NaN);
         Tensor prev = x0;
         for (int l = 0; l < L; l++) {
-            blocks[l].forward(be, prev, cos, sin, B, T, false, 0L);
+            blocks[l].forward(be, prev, cos, sin, B, T, false, 0L, 0);
             be.copy(h[l], blocks[l].blockOut, N * C);
             if (exits || l == L - 1) {
                 double ce = headPass(h[l], true, targets, N, 0.0f, null) * N;
@@ -228,7 +237,7 @@ public final class BitSkipModel {
         }
     }
 
-    private Losses run(int[] inputs, int[] targets, int B, int[][] skip, long dropSeed, boolean dropout,
+    private Losses run(int[] inputs, int[] targets, int B, int[][] skip, long dropSeed, long firstSample, boolean dropout,
                        boolean backward, float lossScale, boolean allExits) {
         checkBatch(inputs, targets, B);
         if (skip != null && skip.length != L) {
@@ -255,7 +264,7 @@ public final class BitSkipModel {
         Tensor prev = x0;
         for (int l = 0; l < L; l++) {
             Block blk = blocks[l];
-            blk.forward(be, prev, cos, sin, B, T, dropout, dropSeed);
+            blk.forward(be, prev, cos, sin, B, T, dropout, dropSeed, firstSample);
             if (skips(skip, l)) {
                 be.selectSamples(h[l], blk.blockOut, prev, skip[l], B, T, C);
             } else {

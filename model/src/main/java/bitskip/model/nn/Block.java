@@ -102,8 +102,11 @@ final class Block {
         rHidden = be.alloc(a + "router_hidden", N * H);
     }
 
-    /** blockOut = block(hin) for B sequences of T tokens; dropout masks drawn from dropSeed when training. */
-    void forward(Backend be, Tensor hin, Tensor cos, Tensor sin, int B, int T, boolean train, long dropSeed) {
+    /**
+     * blockOut = block(hin) for B sequences of T tokens; dropout masks drawn from dropSeed when training, at the
+     * counters of global samples firstSample.. (0 unless these B samples are a shard of a larger batch).
+     */
+    void forward(Backend be, Tensor hin, Tensor cos, Tensor sin, int B, int T, boolean train, long dropSeed, long firstSample) {
         int N = B * T;
         boolean drop = train && pDrop > 0;
         Tensor x = hin;
@@ -117,17 +120,17 @@ final class Block {
         be.ropeForward(qr, q.y, cos, sin, B, T, NH, HS, 0);
         be.ropeForward(kr, k.y, cos, sin, B, T, NKV, HS, 0);
         if (drop) {
-            be.dropoutMask(attnMask, B * NH * T * T, pDrop, dropSeed, streamOffset(0));
+            be.dropoutMask(attnMask, B * NH * T * T, pDrop, dropSeed, streamOffset(0) + firstSample * NH * T * T);
         }
         be.attentionForward(att, probs, qr, kr, v.y, drop ? attnMask : null, B, T, NH, NKV, HS);
         o.forward(be, att, N);
-        be.add(r1, hin, dropout(be, drop, o.y, oMask, oDrop, N * C, dropSeed, 1), N * C);
+        be.add(r1, hin, dropout(be, drop, o.y, oMask, oDrop, N * C, dropSeed, 1, firstSample * T * C), N * C);
         be.layerNormForward(h1, h1Mean, h1Rstd, r1, attnNormW.value, attnNormB.value, N, C, eps);
 
         up.forward(be, h1, N);
         be.relu2Forward(g, up.y, N * F);
-        down.forward(be, dropout(be, drop, g, gMask, gDrop, N * F, dropSeed, 2), N);
-        be.add(r2, h1, dropout(be, drop, down.y, dMask, dDrop, N * C, dropSeed, 3), N * C);
+        down.forward(be, dropout(be, drop, g, gMask, gDrop, N * F, dropSeed, 2, firstSample * T * F), N);
+        be.add(r2, h1, dropout(be, drop, down.y, dMask, dDrop, N * C, dropSeed, 3, firstSample * T * C), N * C);
         be.layerNormForward(blockOut, outMean, outRstd, r2, ffnNormW.value, ffnNormB.value, N, C, eps);
     }
 
@@ -190,12 +193,15 @@ final class Block {
         }
     }
 
-    /** dropout(in) into out with a mask drawn for this site, or in itself when dropout is off. */
-    private Tensor dropout(Backend be, boolean drop, Tensor in, Tensor mask, Tensor out, int n, long seed, int site) {
+    /**
+     * dropout(in) into out with a mask drawn for this site, starting skip counters into the site's range (the
+     * elements of the samples before this shard), or in itself when dropout is off.
+     */
+    private Tensor dropout(Backend be, boolean drop, Tensor in, Tensor mask, Tensor out, int n, long seed, int site, long skip) {
         if (!drop) {
             return in;
         }
-        be.dropoutMask(mask, n, pDrop, seed, streamOffset(site));
+        be.dropoutMask(mask, n, pDrop, seed, streamOffset(site) + skip);
         be.dropoutForward(out, in, mask, n);
         return out;
     }

@@ -4,8 +4,9 @@ import bitskip.kernels.Dropout;
 import bitskip.model.config.BitSkipConfig;
 
 /**
- * Every random choice of a training run is a pure function of (seed, step, micro-batch): the batch, the
- * layer-skip masks and the dropout masks. A run resumed at step s therefore draws exactly what the
+ * Every random choice of a training run is a pure function of (seed, step, micro-batch) and, within a
+ * micro-batch, of the sample's index in it: the batch, the layer-skip masks and the dropout masks. Keyed by
+ * the sample's global index, they are the same whether one process or N data-parallel workers train it. A run resumed at step s therefore draws exactly what the
  * uninterrupted run drew, with no random-generator state to save.
  */
 public final class Randomness {
@@ -18,16 +19,28 @@ public final class Randomness {
 
     /** skip[l][b] = 1 where layer l is skipped for sample b (spec Eq. 5; the last layer never). */
     public static int[][] skipMask(BitSkipConfig c, long seed, int step, int micro, int B) {
+        return skipMask(c, seed, step, micro, B, 0, B);
+    }
+
+    /**
+     * The rows [first, first + count) of the skip mask of a micro-batch of B samples: skip[l][b] is the draw
+     * of global sample first + b, so a data-parallel worker holding those samples skips exactly the layers
+     * one process training the whole batch skips for them.
+     */
+    public static int[][] skipMask(BitSkipConfig c, long seed, int step, int micro, int B, int first, int count) {
+        if (first < 0 || count < 0 || first + count > B) {
+            throw new IllegalArgumentException("samples [" + first + ", " + (first + count) + ") are not in a batch of " + B);
+        }
         int L = c.nLayers();
-        int[][] skip = new int[L][B];
+        int[][] skip = new int[L][count];
         if (c.pMax() == 0) {
             return skip;
         }
         long s = mix(seed, 0x5C1FL, step, micro);
         for (int l = 0; l < L; l++) {
             double p = c.skipProbability(l);
-            for (int b = 0; b < B; b++) {
-                skip[l][b] = Dropout.uniform(s, (long) l * B + b) < p ? 1 : 0;
+            for (int b = 0; b < count; b++) {
+                skip[l][b] = Dropout.uniform(s, (long) l * B + first + b) < p ? 1 : 0;
             }
         }
         return skip;

@@ -25,7 +25,8 @@ import java.util.stream.Stream;
  * The training loop: AdamW with gradient accumulation, global gradient-norm clipping and the config's
  * schedule; validation every eval_every steps, early stopping with patience, the best model kept in
  * {@code OUT/checkpoint/model.safetensors}, and a resumable checkpoint in {@code OUT/last/} after every
- * validation. {@code OUT/metrics.jsonl} gets one JSON line per step and per validation.
+ * validation. {@code OUT/metrics.jsonl} gets one JSON line per step and per validation. A step's gradients
+ * come from a {@link GradientSource}: this process by default, or data-parallel workers.
  *
  * <p>Resuming loads {@code OUT/last/} and continues as the uninterrupted run would have (the data, the
  * layer-skip and the dropout masks are functions of seed and step); metrics lines written after that
@@ -53,9 +54,18 @@ public final class Trainer {
     private final Listener listener;
     private final BitSkipModel model;
     private final Schedule schedule;
+    private final GradientSource gradients;
     private TrainState state = TrainState.fresh();
 
     public Trainer(BitSkipConfig c, Backend be, BatchSource data, Path out, Listener listener) {
+        this(c, be, data, out, listener, null);
+    }
+
+    /**
+     * A trainer whose steps take their gradients from gradients (null: {@link LocalGradients}, this process);
+     * validation, the optimizer and the checkpoints stay here. The caller closes gradients.
+     */
+    public Trainer(BitSkipConfig c, Backend be, BatchSource data, Path out, Listener listener, GradientSource gradients) {
         this.c = c;
         this.be = be;
         this.data = data;
@@ -63,6 +73,7 @@ public final class Trainer {
         this.listener = listener == null ? new Listener() {} : listener;
         this.model = new BitSkipModel(c, be, c.batch());
         this.schedule = new Schedule(c);
+        this.gradients = gradients != null ? gradients : new LocalGradients(c, data);
     }
 
     public BitSkipModel model() {
@@ -101,8 +112,7 @@ public final class Trainer {
 
     /** Runs until the step budget is spent or early stopping ends the run. */
     public TrainState run() throws IOException {
-        int B = c.batch(), T = c.ctx(), N = B * T;
-        int[] inputs = new int[N], targets = new int[N];
+        int N = c.batch() * c.ctx();
         listener.started(state.step(), c.steps());
         try (BufferedWriter metrics = Files.newBufferedWriter(out.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
@@ -110,24 +120,11 @@ public final class Trainer {
                 int step = state.step();
                 long t0 = System.nanoTime();
                 float lr = schedule.lr(step);
-                model.zeroGrads();
-                double task = 0, ee = 0, quant = 0, route = 0, total = 0;
-                for (int micro = 0; micro < c.accum(); micro++) {
-                    data.trainBatch(step, micro, B, inputs, targets);
-                    int[][] skip = Randomness.skipMask(c, c.seed(), step, micro, B);
-                    Losses l = model.trainStep(inputs, targets, B, skip, Randomness.dropoutSeed(c.seed(), step, micro),
-                            1.0f / c.accum());
-                    task += l.task() / c.accum();
-                    ee += l.ee() / c.accum();
-                    quant += l.quant() / c.accum();
-                    route += l.route() / c.accum();
-                    total += l.total() / c.accum();
-                }
+                Losses mean = gradients.compute(model, step);
                 double gradNorm = Optimizer.step(model, lr, step + 1);
                 be.sync();
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 double tokensPerSecond = (double) N * c.accum() / seconds;
-                Losses mean = new Losses(task, ee, quant, route, total, new double[0]);
                 writeTrainLine(metrics, step + 1, mean, lr, tokensPerSecond, gradNorm);
                 metrics.flush(); // a line per step, readable while the run goes on
                 listener.step(step + 1, mean, lr, tokensPerSecond);

@@ -25,4 +25,27 @@ class AblationThreadsTest {
         AblationRunner.Java j = new AblationRunner.Java("java", List.of("-Xmx1g", "-Dbitskip.threads=2", "-Dother=1"), "cp");
         assertEquals(List.of("-Xmx1g", "-Dother=1", "-Dbitskip.threads=1"), j.withJvmArg("-Dbitskip.threads=1").jvmArgs());
     }
+
+    @Test
+    void theReportsCommandLeavesOutWhereTheRunsWent() {
+        assertEquals(List.of("--preset", "tiny", "--steps", "9", "--threads", "1"), AblationCommand.reproducingArgs(List.of(
+                "ablation", "--preset", "tiny", "--parallel", "2", "--steps", "9", "--spark", "local[2]", "--threads", "1", "--report-only")));
+        assertEquals(List.of("--out", "o", "--steps", "9"), AblationCommand.reproducingArgs(List.of(
+                "--out", "o", "--spark", "--steps", "9", "--parallel=3", "--spark=spark://h:7077")));
+        assertEquals(List.of("--steps", "9"), AblationCommand.reproducingArgs(List.of("--steps", "9", "--spark")));
+    }
+
+    @Test
+    void sparkWithoutTheSparkModuleIsAOneLineError() {
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream old = System.err;
+        System.setErr(new java.io.PrintStream(err, true));
+        try {
+            assertEquals(2, Main.run(new AblationCommand(), new String[] {"--steps", "1", "--out", "x", "--spark", "local[2]"}));
+        } finally {
+            System.setErr(old);
+        }
+        assertTrue(err.toString().contains("--spark needs the optional spark module"), err.toString());
+        assertTrue(err.toString().lines().count() == 1, err.toString());
+    }
 }

@@ -1,0 +1,19 @@
+package bitskip.model.train;
+
+import bitskip.model.nn.BitSkipModel;
+import bitskip.model.nn.Losses;
+
+/**
+ * Where the trainer gets a step's gradients, between "the step begins" and "clip and apply AdamW": an
+ * implementation leaves the gradient of the mean loss of the step's global batch (every micro-batch of it) in
+ * the model's parameter gradients and returns the step's losses (each a mean over the global batch, per
+ * micro-batch, averaged over the micro-batches). {@link LocalGradients} computes them in this process; a
+ * data-parallel one has N workers compute the shards ({@link Shards}) and sums what they computed.
+ */
+public interface GradientSource extends AutoCloseable {
+
+    Losses compute(BitSkipModel model, int step);
+
+    @Override
+    default void close() {}
+}
