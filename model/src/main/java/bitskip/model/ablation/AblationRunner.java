@@ -1,5 +1,6 @@
 package bitskip.model.ablation;
 
+import bitskip.model.cli.ExitCodes;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.io.AtomicFiles;
@@ -108,7 +109,7 @@ public final class AblationRunner {
         for (RunSpec r : runs) {
             BitSkipConfig c = s.configOf().apply(trainArgs(r));
             Path d = dirOf(r);
-            String status = RunFolder.isDone(d) ? "done (skipped)" : Files.isDirectory(d.resolve("last")) ? "partial (resumes)" : "new";
+            String status = RunFolder.isDone(d) ? "done (skipped)" : holdsRun(d) ? "partial (resumes)" : "new";
             log.printf(Locale.ROOT, "%-36s %-18s %s/%s hadamard=%s lambda_ee=%s p_max=%s lambda_r=%s lambda_q=%s steps=%d seed=%d "
                             + "batch=%dx%d ctx=%d eval_every=%d eval_batches=%d%n",
                     r.id(), status, c.profile(), c.variant(), c.hadamard(), c.lambdaEe(), c.pMax(), c.lambdaR(), c.lambdaQ(),
@@ -164,7 +165,8 @@ public final class AblationRunner {
         }
         Files.createDirectories(d);
         List<String> args = trainArgs(r);
-        boolean resume = Files.isDirectory(d.resolve("last")) || Files.isDirectory(d.resolve("last.prev"));
+        // a folder that holds a run (killed before or after its first checkpoint) is continued, never replaced
+        boolean resume = holdsRun(d);
         if (resume) {
             args.add("--resume");
         }
@@ -173,7 +175,8 @@ public final class AblationRunner {
         int rc = exec(s.java().command("BitSkipTrain", args), d.resolve("train.log"));
         double trainS = (System.nanoTime() - t0) / 1e9;
         if (rc != 0) {
-            log.println(tag + ": training failed with exit code " + rc + "; see " + d.resolve("train.log"));
+            log.println(tag + ": training failed with exit code " + rc + (rc == ExitCodes.FOLDER_IN_USE ? " (its folder is in use by another run)"
+                    : rc == ExitCodes.NON_FINITE ? " (a NaN or an infinity stopped it)" : rc == ExitCodes.BAD_INPUT ? " (bad input)" : "") + "; see " + d.resolve("train.log"));
             return false;
         }
         t0 = System.nanoTime();
@@ -203,6 +206,12 @@ public final class AblationRunner {
         log.printf(Locale.ROOT, "%s: done in %.0f s + eval %.0f s; best val ppl %.2f at step %d%n", tag, trainS, evalS,
                 best == null ? Double.NaN : best[1], best == null ? -1 : (int) best[0]);
         return true;
+    }
+
+    /** Whether a run folder holds (part of) a training run: its config.json or a checkpoint. */
+    private static boolean holdsRun(Path d) {
+        return Files.exists(d.resolve("config.json")) || Files.isDirectory(d.resolve("last"))
+                || Files.isDirectory(d.resolve("last.prev"));
     }
 
     private static int exec(List<String> command, Path logFile) throws IOException, InterruptedException {
