@@ -27,8 +27,8 @@ import java.util.concurrent.TimeUnit;
  * every quarter lease by rewriting its last byte, which moves its modification time. Another process that
  * finds the lock held is refused with {@link HeldException}, naming the owner.
  *
- * <p>A lock is stale, and is taken over, when its owner is on this host and its process is gone (at once:
- * a SIGKILLed run is resumed without waiting), or when its lease lapsed: no renewal for
+ * <p>A lock is stale, and is taken over, when its owner is on this host (the same host name and pid namespace)
+ * and its process is gone (at once: a SIGKILLed run is resumed without waiting), or when its lease lapsed: no renewal for
  * {@link #leaseSeconds()} (a process that died on another host; the hosts' clocks must agree to within the
  * lease). Creating the lock is atomic (a hard link of a complete file, which fails when the name exists), and
  * a takeover runs under a second file created exclusively ({@code run.lock.takeover}), so of two processes
@@ -202,7 +202,10 @@ public final class RunLock implements AutoCloseable {
     static String staleness(Path file, String content) throws IOException {
         String host = field(content, "host");
         String pid = field(content, "pid");
-        if (host != null && host.equals(hostName()) && pid != null) {
+        String pidSpace = field(content, "pid_namespace");
+        boolean sameProcessTable = host != null && host.equals(hostName())
+                && (pidSpace == null || pidNamespace() == null || pidSpace.equals(pidNamespace()));
+        if (sameProcessTable && pid != null) {
             Optional<ProcessHandle> p = ProcessHandle.of(Long.parseLong(pid));
             if (p.isEmpty() || !p.get().isAlive()) {
                 return "its process " + pid + " on this host is gone";
@@ -265,6 +268,9 @@ public final class RunLock implements AutoCloseable {
         o.put("host", hostName());
         o.put("pid", Long.toString(self.pid()));
         self.info().startInstant().ifPresent(i -> o.put("pid_start", i.toString()));
+        if (pidNamespace() != null) {
+            o.put("pid_namespace", pidNamespace());
+        }
         o.put("command", command);
         o.put("acquired", Instant.now().toString());
         o.put("lease_seconds", leaseSeconds());
@@ -308,6 +314,18 @@ public final class RunLock implements AutoCloseable {
             } catch (IOException ex) {
                 return "unknown-host";
             }
+        }
+    }
+
+    /**
+     * This process's pid namespace (Linux: "pid:[4026531836]"), or null: two containers may share a host name
+     * and a folder but not their pids, and a pid is only checked within its own namespace.
+     */
+    static String pidNamespace() {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/ns/pid")).toString();
+        } catch (IOException | RuntimeException e) {
+            return null;
         }
     }
 

@@ -38,23 +38,28 @@ class NonFiniteTest {
         m.backend().upload(gradient ? p.grad : p.value, a);
     }
 
+    /** A prepared fresh run whose parameter gets the value x after the given (1-based) step. */
+    static Trainer poisonedAfter(BitSkipConfig c, BatchSource data, Path dir, int after, String param, float x) throws Exception {
+        Trainer[] self = new Trainer[1];
+        self[0] = new Trainer(c, new JavaBackend(), data, dir, new Trainer.Listener() {
+            @Override
+            public void step(int step, bitskip.model.nn.Losses l, float lr, double tps) {
+                if (step == after) {
+                    poison(self[0].model(), param, false, x);
+                }
+            }
+        });
+        self[0].prepare(false, QUIET);
+        return self[0];
+    }
+
     @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndTheFirstBadTensorAndKeepsTheLastGoodCheckpoint(@TempDir Path tmp) throws Exception {
         BitSkipConfig c = config();
         SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
         Path dir = tmp.resolve("run");
-        Trainer[] self = new Trainer[1];
-        self[0] = new Trainer(c, new JavaBackend(), data, dir, new Trainer.Listener() {
-            @Override
-            public void step(int step, bitskip.model.nn.Losses l, float lr, double tps) {
-                if (step == 5) {
-                    // layer 2's query weights go bad after step 5: step 6's loss is NaN
-                    poison(self[0].model(), "layers.2.attn.q_proj.weight", false, Float.NaN);
-                }
-            }
-        });
-        Trainer t = self[0];
-        t.prepare(false, QUIET);
+        // layer 2's query weights go bad after step 5: step 6's loss is NaN
+        Trainer t = poisonedAfter(c, data, dir, 5, "layers.2.attn.q_proj.weight", Float.NaN);
         NonFiniteException e = assertThrows(NonFiniteException.class, t::run);
         assertTrue(e.getMessage().startsWith("step 6: the training loss of micro-batch 1 of 2 is NaN"), e.getMessage());
         assertTrue(e.getMessage().contains("the first non-finite tensor in model order is layers.2.attn.q_proj.weight (1 of "),
@@ -107,17 +112,8 @@ class NonFiniteTest {
         BitSkipConfig c = config();
         SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
         Path dir = tmp.resolve("run");
-        Trainer[] self = new Trainer[1];
-        self[0] = new Trainer(c, new JavaBackend(), data, dir, new Trainer.Listener() {
-            @Override
-            public void step(int step, bitskip.model.nn.Losses l, float lr, double tps) {
-                if (step == 4) {
-                    poison(self[0].model(), "lm_head.weight", false, Float.NEGATIVE_INFINITY);
-                }
-            }
-        });
-        self[0].prepare(false, QUIET);
-        NonFiniteException e = assertThrows(NonFiniteException.class, self[0]::run);
+        Trainer t = poisonedAfter(c, data, dir, 4, "lm_head.weight", Float.NEGATIVE_INFINITY);
+        NonFiniteException e = assertThrows(NonFiniteException.class, t::run);
         assertTrue(e.getMessage().startsWith("step 4: the validation loss is NaN"), e.getMessage());
         assertTrue(e.getMessage().contains("lm_head.weight"), e.getMessage());
         assertEquals("2", SafeTensors.read(dir.resolve("last").resolve("model.safetensors")).metadata().get(Checkpoints.STEP_KEY));
