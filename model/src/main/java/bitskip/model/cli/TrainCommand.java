@@ -2,6 +2,7 @@ package bitskip.model.cli;
 
 import bitskip.engine.Backend;
 import bitskip.engine.Backends;
+import bitskip.engine.opencl.OpenCLBackend;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.config.Presets;
@@ -139,7 +140,6 @@ public final class TrainCommand implements Callable<Integer> {
         }
         try (RunLock lock = RunLock.acquire(dir, "train")) {
             new RunDir(dir).checkStart(c, resume, force); // refused before the data and the backend load
-            TrainingData td = TrainingData.open(c, data, trainFile, validFile, System.err);
             if (device != null && !device.isBlank()) {
                 System.setProperty(bitskip.engine.opencl.OpenCLDevices.PROPERTY, device.trim());
             }
@@ -147,6 +147,11 @@ public final class TrainCommand implements Callable<Integer> {
                 System.setProperty("bitskip.threads", threads.toString());
             }
             try (Backend be = Backends.create(backend)) {
+                if (be instanceof OpenCLBackend ocl) { // a device allocates buffers up to its own limit
+                    c.requireAddressable(c.batch(), ocl.device().maxAllocBytes() / Float.BYTES,
+                            "floats of the largest buffer OpenCL device " + ocl.device().id() + " allocates");
+                }
+                TrainingData td = TrainingData.open(c, data, trainFile, validFile, System.err);
                 System.err.printf(Locale.ROOT, "bitskip train: %s/%s/%s, backend %s (%s), out %s%n", c.preset(), c.profile(),
                         c.variant(), be.name(), be.description(), dir);
                 System.err.printf(Locale.ROOT, "data: %s%n", td.describe());

@@ -181,7 +181,8 @@ public record BitSkipConfig(
         nonNegative("min_delta_ppl", minDeltaPpl);
         positive("head_chunk", headChunk);
         // (the fields are assigned after this body: the check takes the parameters)
-        requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch);
+        requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch,
+                MAX_TENSOR_ELEMENTS, "a backend tensor can address");
     }
 
     // ---- derived quantities ----
@@ -264,7 +265,16 @@ public record BitSkipConfig(
 
     /** Refuses, naming the field, a configuration whose largest tensor for batch sequences a backend cannot hold. */
     public void requireAddressable(int batch) {
-        requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch);
+        requireAddressable(batch, MAX_TENSOR_ELEMENTS, "a backend tensor can address");
+    }
+
+    /**
+     * Refuses, naming the field, a configuration whose largest tensor for batch sequences exceeds maxElements
+     * floats, which limit says what it is ("the largest buffer OpenCL device 0:0 allocates").
+     */
+    public void requireAddressable(int batch, long maxElements, String limit) {
+        requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch,
+                Math.min(maxElements, MAX_TENSOR_ELEMENTS), maxElements < MAX_TENSOR_ELEMENTS ? limit : "a backend tensor can address");
     }
 
     private static TensorSize[] sizes(int vocabSize, int dModel, int nHeads, int ffnDim, int ctx, int nLayers,
@@ -295,17 +305,17 @@ public record BitSkipConfig(
         return largest;
     }
 
-    private static void requireAddressable(TensorSize[] all, int batch) {
+    private static void requireAddressable(TensorSize[] all, int batch, long maxElements, String limit) {
         if (batch <= 0) {
             throw invalid("batch", batch, "must be positive");
         }
         TensorSize t = largest(all);
-        if (t.elements() > MAX_TENSOR_ELEMENTS) {
+        if (t.elements() > maxElements) {
             throw invalid(t.field(), t.value(), String.format(Locale.ROOT,
-                    "%s (%s, batch %d) would hold %s floats, more than the %,d a backend tensor can address; "
+                    "%s (%s, batch %d) would hold %s floats, more than the %,d %s; "
                             + "lower %s or the batch", t.what(), t.formula(), batch,
                     t.elements() == Long.MAX_VALUE ? "more than 2^63" : String.format(Locale.ROOT, "%,d", t.elements()),
-                    MAX_TENSOR_ELEMENTS, t.field()));
+                    maxElements, limit, t.field()));
         }
     }
 

@@ -141,6 +141,12 @@ class ConfigTest {
         assertEquals(8_388_608L, base.largestTensor(base.batch()).elements());
         assertTrue(base.largestTensor(1 << 20).elements() > BitSkipConfig.MAX_TENSOR_ELEMENTS);
         assertMessage(() -> base.requireAddressable(1 << 20), "batch");
+        // a device with a smaller largest buffer (OpenCL's max alloc) is checked against its own limit
+        IllegalArgumentException small = assertThrows(IllegalArgumentException.class,
+                () -> base.requireAddressable(base.batch(), 1 << 20, "floats of the largest buffer OpenCL device 0:0 allocates"));
+        assertTrue(small.getMessage().contains("more than the 1,048,576 floats of the largest buffer OpenCL device 0:0 allocates"),
+                small.getMessage());
+        base.requireAddressable(base.batch(), 1L << 40, "a huge device");
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable e, String field) {
