@@ -133,7 +133,7 @@ _COMMON = dict(ln_eps=1e-5, rope_theta=10000.0, dropout=0.1, act_bits=8, project
 PROFILES = {
     "paper": dict(hadamard_act_bits=4, learned_positions=False, attn_input_norm=False,
                   ee_targets="shifted", ee_weights="inverse", ee_final_norm=True,
-                  skip_denominator="L", route_loss="per_token", quant_loss="l2", init="paper"),
+                  skip_denominator="L", route_loss="per_token", quant_loss="mse", init="paper"),
     "reference": dict(hadamard_act_bits=8, learned_positions=True, attn_input_norm=True,
                       ee_targets="unshifted", ee_weights="linear", ee_final_norm=False,
                       skip_denominator="L-1", route_loss="batch_mean", quant_loss="mse", init="reference"),

@@ -41,6 +41,11 @@ class ConfigTest {
         assertEquals(0.2f, Presets.build("paper-85m", "reference", "ee-only").lambdaR());
         assertEquals(0.2f, Presets.build("paper-85m", "paper", "baseline").lambdaR());
         assertEquals(16, r.batch());
+        // Both profiles use the elementwise mean of the quantization loss (MODEL.md section 3): the literal
+        // sum of Eq. 8 collapses the weights and stays available only as the quant_loss=l2 switch.
+        assertEquals("mse", b.quantLoss());
+        assertEquals("mse", r.quantLoss());
+        assertEquals("l2", Configs.override(b, Map.of("quant_loss", "l2"), "test").quantLoss());
         assertTrue(r.learnedPositions());
         BitSkipConfig rh = Presets.build("paper-85m", "reference", "bitskip");
         assertEquals(0.7 * (5.0 / 11) * (5.0 / 11), rh.skipProbability(5), 1e-7);
