@@ -57,8 +57,7 @@ final class PathOptions {
             }
             Role role = roleOf(command, o.longestName());
             if (role == null) {
-                throw new IllegalStateException("the path option " + o.longestName() + " of " + command
-                        + " has no role in PathOptions: say whether it is read or written");
+                continue; // a path option without a role is not checked (a test requires every one to have one)
             }
             Given g = new Given(o.longestName(), o.getValue(), role);
             requireKind(cl, g);

@@ -200,12 +200,20 @@ class CommandLineSafetyTest {
     }
 
     @Test
-    void everyOptionOfEveryCommandHasHelpAndEveryChoiceIsListed() {
+    void everyOptionOfEveryCommandHasHelpEveryPathARoleAndEveryChoiceIsListed() {
         CommandLine main = new CommandLine(new Main());
         for (CommandLine sub : main.getSubcommands().values()) {
             for (CommandLine.Model.OptionSpec o : sub.getCommandSpec().options()) {
                 assertTrue(o.description().length > 0 && !String.join("", o.description()).isBlank(),
                         sub.getCommandName() + " " + o.longestName() + " has no help text");
+            }
+        }
+        for (CommandLine sub : main.getSubcommands().values()) {
+            for (CommandLine.Model.OptionSpec o : sub.getCommandSpec().options()) {
+                if (o.type() == Path.class) {
+                    assertNotNull(PathOptions.roleOf(sub.getCommandName(), o.longestName()), sub.getCommandName() + " "
+                            + o.longestName() + ": say in PathOptions whether it is read or written, so that it is checked");
+                }
             }
         }
         String help = main.getSubcommands().get("train").getUsageMessage();
