@@ -4,11 +4,14 @@
 # of training -- and resumed after each, must end bit for bit where the uninterrupted run ends: the last
 # checkpoint (weights, AdamW moments, state), the best model, config.json and every metrics line but tokens/s.
 #
-#   scripts/soak-resume.sh [--data DIR] [--work DIR] [--seed N] [--steps N] [--kill-seed N] [-- TRAIN-ARGS...]
+#   scripts/soak-resume.sh [--data DIR] [--work DIR] [--seed N] [--steps N] [--kill-seed N] [--reference DIR]
+#                          [-- TRAIN-ARGS...]
 #
 # --data: WikiText-2 raw (default: $BITSKIP_DATA, else ../shared/data/wikitext-2-raw, else the download cache).
 # --work: where the two run folders go (default: runs/soak-resume-TIMESTAMP; must not exist).
 # --kill-seed: seeds the random kill moments (default: from the clock; printed, so a failure can be replayed).
+# --reference: the folder of an uninterrupted run made with the same settings (WORK/full of an earlier soak),
+#   instead of training one first.
 # Exit code 0 when the runs are identical, 1 when they differ or a step failed.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +23,7 @@ WORK="$HERE/runs/soak-resume-$(date +%Y%m%d-%H%M%S)"
 SEED=7
 STEPS=24
 KILL_SEED="$(date +%s)"
+REFERENCE=""
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,6 +32,7 @@ while [ $# -gt 0 ]; do
     --seed) SEED="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
     --kill-seed) KILL_SEED="$2"; shift 2 ;;
+    --reference) REFERENCE="$(cd "$2" && pwd)"; shift 2 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "soak-resume: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
   esac
@@ -51,9 +56,15 @@ say "kill seed $KILL_SEED; work folder $WORK; ./bitskip ${TRAIN[*]}"
 "$BITSKIP" backends >/dev/null 2>&1 || true # builds the jars once, before any timing
 
 # ---- the uninterrupted run ------------------------------------------------------------------------
-t0=$(date +%s)
-"$BITSKIP" "${TRAIN[@]}" --out "$WORK/full" >"$WORK/full.log" 2>&1 || { say "the uninterrupted run failed: see $WORK/full.log"; exit 1; }
-say "uninterrupted run: $(( $(date +%s) - t0 )) s"
+FULL="$WORK/full"
+if [ -n "$REFERENCE" ]; then
+  FULL="$REFERENCE"
+  say "uninterrupted run: $FULL (given)"
+else
+  t0=$(date +%s)
+  "$BITSKIP" "${TRAIN[@]}" --out "$FULL" >"$WORK/full.log" 2>&1 || { say "the uninterrupted run failed: see $WORK/full.log"; exit 1; }
+  say "uninterrupted run: $(( $(date +%s) - t0 )) s"
+fi
 
 # ---- the killed run ---------------------------------------------------------------------------------
 RUN="$WORK/killed"
@@ -63,7 +74,10 @@ last_step() {  # the highest step in the run's metrics (0 when none)
 checkpoint_step() {  # the step of the newest complete checkpoint (0 when none)
   local d
   for d in last last.prev; do
-    if [ -f "$RUN/$d/state.json" ]; then grep -o '"step" *: *[0-9]*' "$RUN/$d/state.json" | grep -o '[0-9]*$'; return; fi
+    if [ -f "$RUN/$d/state.json" ]; then
+      { grep -o '"step" *: *[0-9]*' "$RUN/$d/state.json" || echo 0; } | grep -o '[0-9]*$'
+      return
+    fi
   done
   echo 0
 }
@@ -106,7 +120,9 @@ for moment in "${KILLS[@]}"; do
   fi
   kill_now
   evidence=""
-  [ "$moment" = checkpoint ] && evidence=" (left behind: $(cd "$RUN" && ls -d last.tmp checkpoint/.*.tmp 2>/dev/null | tr '\n' ' '))"
+  if [ "$moment" = checkpoint ]; then
+    evidence=" (left behind: $(cd "$RUN" && { ls -d last.tmp checkpoint/.*.tmp 2>/dev/null || true; } | tr '\n' ' '))"
+  fi
   say "kill $n ($moment): SIGKILL at logged step $(last_step), newest checkpoint step $(checkpoint_step)$evidence"
 done
 start
@@ -116,7 +132,7 @@ say "resumed to the end; $(grep -c 'took over the stale lock' "$RUN.log" || true
 # ---- compare ----------------------------------------------------------------------------------------
 status=0
 for f in last/model.safetensors last/optimizer.safetensors last/state.json checkpoint/model.safetensors config.json; do
-  if cmp -s "$WORK/full/$f" "$RUN/$f"; then
+  if cmp -s "$FULL/$f" "$RUN/$f"; then
     say "identical: $f ($(stat -c %s "$RUN/$f") bytes)"
   else
     say "DIFFERENT: $f"
@@ -124,7 +140,7 @@ for f in last/model.safetensors last/optimizer.safetensors last/state.json check
   fi
 done
 strip() { sed -E 's/"tokens_per_s":[0-9.eE+-]+,//' "$1"; }
-if diff <(strip "$WORK/full/metrics.jsonl") <(strip "$RUN/metrics.jsonl") >"$WORK/metrics.diff"; then
+if diff <(strip "$FULL/metrics.jsonl") <(strip "$RUN/metrics.jsonl") >"$WORK/metrics.diff"; then
   say "identical: metrics.jsonl ($(wc -l <"$RUN/metrics.jsonl") lines, tokens_per_s aside)"
 else
   say "DIFFERENT: metrics.jsonl (see $WORK/metrics.diff)"
