@@ -71,6 +71,10 @@ RUN="$WORK/killed"
 last_step() {  # the highest step in the run's metrics (0 when none)
   { grep -o '"type":"train","step":[0-9]*' "$RUN/metrics.jsonl" 2>/dev/null || true; } | grep -o '[0-9]*$' | sort -n | tail -1 | grep . || echo 0
 }
+new_step() {  # the highest step the current process logged: 0 until it has rewritten metrics.jsonl (a resume
+  # truncates it to its checkpoint, a fresh start replaces it), since the lines of a killed process stay till then
+  if [ -f "$RUN/metrics.jsonl" ] && [ "$(stat -c %Y "$RUN/metrics.jsonl")" -gt "$STARTED" ]; then last_step; else echo 0; fi
+}
 checkpoint_step() {  # the step of the newest complete checkpoint (0 when none)
   local d
   for d in last last.prev; do
@@ -84,6 +88,8 @@ checkpoint_step() {  # the step of the newest complete checkpoint (0 when none)
 start() {  # start the run in the background (fresh the first time, then --resume); sets PID
   local resume=()
   [ -e "$RUN/config.json" ] && resume=(--resume)
+  STARTED=$(date +%s)
+  sleep 1 # so that a file the new process writes has a later modification time (seconds) than STARTED
   "$BITSKIP" "${TRAIN[@]}" --out "$RUN" "${resume[@]}" >>"$RUN.log" 2>&1 &
   PID=$!
 }
@@ -106,10 +112,11 @@ for moment in "${KILLS[@]}"; do
     training)  # a random step ahead of the last checkpoint, then a random fraction of a second into it
       target=$(( before + 1 + RANDOM % 6 ))
       [ "$target" -ge "$STEPS" ] && target=$(( STEPS - 1 ))
-      while running && [ "$(last_step)" -lt "$target" ]; do sleep 0.05; done
+      while running && [ "$(new_step)" -lt "$target" ]; do sleep 0.05; done
       sleep "0.$(( RANDOM % 10 ))"
       ;;
     checkpoint)  # while the next checkpoint is being written: last.tmp/ exists, or a .tmp file in checkpoint/
+      while running && [ "$(new_step)" -eq 0 ]; do sleep 0.05; done # (a killed write's leftovers go at start)
       while running && [ ! -d "$RUN/last.tmp" ] && ! ls "$RUN"/checkpoint/.*.tmp >/dev/null 2>&1; do sleep 0.01; done
       ;;
   esac
