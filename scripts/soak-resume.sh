@@ -46,7 +46,8 @@ RANDOM=$KILL_SEED
 DATA_ARGS=()
 [ -n "$DATA" ] && DATA_ARGS=(--data "$DATA")
 # Small steps (256 tokens) with a checkpoint every 6, so a soak takes minutes on two idle cores.
-TRAIN=(train --preset tiny --seed "$SEED" --steps "$STEPS" --batch 2 --accum 1 --eval-every 6 --eval-batches 2
+EVERY=6
+TRAIN=(train --preset tiny --seed "$SEED" --steps "$STEPS" --batch 2 --accum 1 --eval-every "$EVERY" --eval-batches 2
        --no-progress "${DATA_ARGS[@]}" "${EXTRA[@]}")
 export BITSKIP_JAVA_OPTS="${BITSKIP_JAVA_OPTS:--Xmx4g}"
 LOG="$WORK/soak.log"
@@ -109,8 +110,8 @@ for moment in "${KILLS[@]}"; do
     startup)  # a random moment in the first three seconds: JVM start, data loading, model setup
       sleep "$(( RANDOM % 3 )).$(( RANDOM % 10 ))"
       ;;
-    training)  # a random step ahead of the last checkpoint, then a random fraction of a second into it
-      target=$(( before + 1 + RANDOM % 6 ))
+    training)  # a random step after the next checkpoint (so every resume starts further on), a fraction of a second into it
+      target=$(( before + EVERY + 1 + RANDOM % EVERY ))
       [ "$target" -ge "$STEPS" ] && target=$(( STEPS - 1 ))
       while running && [ "$(new_step)" -lt "$target" ]; do sleep 0.05; done
       sleep "0.$(( RANDOM % 10 ))"
