@@ -38,8 +38,10 @@ class NonFiniteTest {
         m.backend().upload(gradient ? p.grad : p.value, a);
     }
 
-    /** A prepared fresh run whose parameter gets the value x after the given (1-based) step. */
-    static Trainer poisonedAfter(BitSkipConfig c, BatchSource data, Path dir, int after, String param, float x) throws Exception {
+    /** A prepared fresh run of {@link #config} whose parameter gets the value x after the given (1-based) step. */
+    static Trainer poisonedAfter(Path dir, int after, String param, float x) throws Exception {
+        BitSkipConfig c = config();
+        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
         Trainer[] self = new Trainer[1];
         self[0] = new Trainer(c, new JavaBackend(), data, dir, new Trainer.Listener() {
             @Override
@@ -56,10 +58,9 @@ class NonFiniteTest {
     @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndTheFirstBadTensorAndKeepsTheLastGoodCheckpoint(@TempDir Path tmp) throws Exception {
         BitSkipConfig c = config();
-        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
         Path dir = tmp.resolve("run");
         // layer 2's query weights go bad after step 5: step 6's loss is NaN
-        Trainer t = poisonedAfter(c, data, dir, 5, "layers.2.attn.q_proj.weight", Float.NaN);
+        Trainer t = poisonedAfter(dir, 5, "layers.2.attn.q_proj.weight", Float.NaN);
         NonFiniteException e = assertThrows(NonFiniteException.class, t::run);
         assertTrue(e.getMessage().startsWith("step 6: the training loss of micro-batch 1 of 2 is NaN"), e.getMessage());
         assertTrue(e.getMessage().contains("the first non-finite tensor in model order is layers.2.attn.q_proj.weight (1 of "),
@@ -74,7 +75,7 @@ class NonFiniteTest {
         assertFalse(Files.readString(dir.resolve("metrics.jsonl")).contains("\"step\":6,\"loss\""), "no train line for the bad step");
 
         // resuming continues from step 4
-        Trainer r = new Trainer(c, new JavaBackend(), data, dir, null);
+        Trainer r = new Trainer(c, new JavaBackend(), new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1), dir, null);
         r.prepare(true, QUIET);
         assertEquals(4, r.state().step());
     }
@@ -109,10 +110,8 @@ class NonFiniteTest {
 
     @Test
     void aNonFiniteValidationLossStopsTheRunBeforeItsCheckpoints(@TempDir Path tmp) throws Exception {
-        BitSkipConfig c = config();
-        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
         Path dir = tmp.resolve("run");
-        Trainer t = poisonedAfter(c, data, dir, 4, "lm_head.weight", Float.NEGATIVE_INFINITY);
+        Trainer t = poisonedAfter(dir, 4, "lm_head.weight", Float.NEGATIVE_INFINITY);
         NonFiniteException e = assertThrows(NonFiniteException.class, t::run);
         assertTrue(e.getMessage().startsWith("step 4: the validation loss is NaN"), e.getMessage());
         assertTrue(e.getMessage().contains("lm_head.weight"), e.getMessage());
