@@ -132,6 +132,10 @@ for moment in "${KILLS[@]}"; do
     evidence=" (left behind: $(cd "$RUN" && { ls -d last.tmp checkpoint/.*.tmp 2>/dev/null || true; } | tr '\n' ' '))"
   fi
   say "kill $n ($moment): SIGKILL at logged step $(last_step), newest checkpoint step $(checkpoint_step)$evidence"
+  if [ -f "$RUN/config.json" ] && ! cmp -s "$FULL/config.json" "$RUN/config.json"; then
+    say "the uninterrupted run in $FULL has another configuration (diff $FULL/config.json $RUN/config.json): not comparable"
+    exit 1
+  fi
 done
 start
 wait "$PID" || { say "the final resume failed: see $RUN.log"; exit 1; }
