@@ -104,7 +104,7 @@ public final class AblationRunner {
         for (RunSpec r : runs) {
             BitSkipConfig c = s.configOf().apply(trainArgs(r));
             Path d = dirOf(r);
-            String status = RunFolder.isDone(d) ? "done (skipped)" : Files.isDirectory(d.resolve("last")) ? "partial (resumes)" : "new";
+            String status = RunFolder.isDone(d) ? "done (skipped)" : RunFolder.holdsRun(d) ? "partial (resumes)" : "new";
             log.printf(Locale.ROOT, "%-36s %-18s %s/%s hadamard=%s lambda_ee=%s p_max=%s lambda_r=%s lambda_q=%s steps=%d seed=%d "
                             + "batch=%dx%d ctx=%d eval_every=%d eval_batches=%d%n",
                     r.id(), status, c.profile(), c.variant(), c.hadamard(), c.lambdaEe(), c.pMax(), c.lambdaR(), c.lambdaQ(),

@@ -22,6 +22,12 @@ public record RunFolder(Path dir, List<double[]> trainLoss, List<double[]> valPp
         return Files.isRegularFile(dir.resolve(DONE));
     }
 
+    /** Whether a run folder holds (part of) a training run, killed before or after its first checkpoint: its config.json or a checkpoint. */
+    public static boolean holdsRun(Path dir) {
+        return Files.exists(dir.resolve("config.json")) || Files.isDirectory(dir.resolve("last"))
+                || Files.isDirectory(dir.resolve("last.prev"));
+    }
+
     public static RunFolder read(Path dir) throws IOException {
         List<double[]> train = new ArrayList<>(), val = new ArrayList<>();
         Path m = dir.resolve("metrics.jsonl");

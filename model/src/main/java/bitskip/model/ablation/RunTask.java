@@ -1,5 +1,6 @@
 package bitskip.model.ablation;
 
+import bitskip.model.cli.ExitCodes;
 import bitskip.model.config.Configs;
 import bitskip.model.io.AtomicFiles;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -54,7 +55,8 @@ public record RunTask(String id, String group, String profile, String variant, i
         // to race the retried task for the same folder.
         AblationRunner.Java child = java.withJvmArg("-D" + EXIT_WITH_PARENT + "=true");
         List<String> args = new ArrayList<>(trainArgs);
-        boolean resume = Files.isDirectory(d.resolve("last")) || Files.isDirectory(d.resolve("last.prev"));
+        // a folder that holds a run (killed before or after its first checkpoint) is continued, never replaced
+        boolean resume = RunFolder.holdsRun(d);
         if (resume) {
             args.add("--resume");
         }
@@ -63,7 +65,9 @@ public record RunTask(String id, String group, String profile, String variant, i
         int rc = exec(child.command("BitSkipTrain", args), d.resolve("train.log"));
         double trainS = (System.nanoTime() - t0) / 1e9;
         if (rc != 0) {
-            log.println(tag + ": training failed with exit code " + rc + "; see " + d.resolve("train.log"));
+            log.println(tag + ": training failed with exit code " + rc + (rc == ExitCodes.FOLDER_IN_USE ? " (its folder is in use by another run)"
+                    : rc == ExitCodes.NON_FINITE ? " (a NaN or an infinity stopped it)" : rc == ExitCodes.BAD_INPUT ? " (bad input)" : "")
+                    + "; see " + d.resolve("train.log"));
             return false;
         }
         t0 = System.nanoTime();

@@ -7,9 +7,10 @@ import bitskip.model.ablation.RunExecutor;
 import bitskip.model.ablation.RunSpec;
 import bitskip.model.cluster.Cluster;
 import bitskip.model.config.BitSkipConfig;
+import bitskip.model.io.IoErrors;
+import bitskip.model.io.RunLock;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,12 +29,12 @@ import picocli.CommandLine.Option;
                 + "then write OUT/report.md with Tables 2-8 beside the paper's and PNG figures.")
 public final class AblationCommand implements Callable<Integer> {
 
-    @Option(names = "--preset", defaultValue = "tiny", description = "Model size (default: ${DEFAULT-VALUE}).")
-    String preset;
+    @Option(names = "--preset", defaultValue = "tiny", description = "Model size: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    Choices.Preset preset;
 
     @Option(names = "--profile", defaultValue = "paper", split = ",",
-            description = "paper, reference, or both: --profile paper,reference (default: ${DEFAULT-VALUE}).")
-    List<String> profiles;
+            description = "${COMPLETION-CANDIDATES}, or both: --profile paper,reference (default: ${DEFAULT-VALUE}).")
+    List<Choices.Profile> profileChoices;
 
     @Option(names = "--steps", required = true, description = "Step budget of each factorial run.")
     int steps;
@@ -41,8 +42,9 @@ public final class AblationCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "7", description = "Seed of the factorial runs (paper: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--runs", defaultValue = "factorial", description = "factorial, sweeps or all (default: ${DEFAULT-VALUE}).")
-    String what;
+    @Option(names = "--runs", defaultValue = "factorial", description = "${COMPLETION-CANDIDATES}: the factorial of Table 2, "
+            + "the sweeps of Tables 6-8, or both (default: ${DEFAULT-VALUE}).")
+    Choices.Runs what;
 
     @Option(names = "--sweep-steps", defaultValue = "500", description = "Step budget of each sweep run (paper: ${DEFAULT-VALUE}).")
     int sweepSteps;
@@ -50,7 +52,8 @@ public final class AblationCommand implements Callable<Integer> {
     @Option(names = "--sweep-seed", defaultValue = "42", description = "Seed of the sweep runs (paper: ${DEFAULT-VALUE}).")
     long sweepSeed;
 
-    @Option(names = "--out", required = true, description = "Output folder: runs/ID/ per run, report.md, figures.")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder: runs/ID/ per run, "
+            + "report.md, figures. One ablation owns it at a time (run.lock).")
     Path out;
 
     @Option(names = "--dry-run", description = "List the runs, their status and settings, and exit.")
@@ -73,13 +76,17 @@ public final class AblationCommand implements Callable<Integer> {
     Integer threads;
 
     // passed to every train command
-    @Option(names = "--batch") Integer batch;
-    @Option(names = "--accum") Integer accum;
-    @Option(names = "--eval-every") Integer evalEvery;
+    @Option(names = "--batch", description = "Sequences per micro-batch of every run (default: the profile's).")
+    Integer batch;
+    @Option(names = "--accum", description = "Micro-batches per optimizer step of every run (default: the profile's).")
+    Integer accum;
+    @Option(names = "--eval-every", description = "Steps between validations of every run (default: 100).")
+    Integer evalEvery;
     @Option(names = "--eval-batches", description = "Validation batches per evaluation, also used by the final eval (0 = all).")
     Integer evalBatches;
-    @Option(names = "--patience") Integer patience;
-    @Option(names = "--set", description = "Override a configuration field in every run (repeatable).")
+    @Option(names = "--patience", description = "Validations without improvement before a run stops early (default: the profile's).")
+    Integer patience;
+    @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "Override a configuration field in every run (repeatable).")
     Map<String, String> sets = new LinkedHashMap<>();
     @Option(names = "--data", description = "Folder with wiki.{train,valid,test}.raw.")
     Path data;
@@ -87,7 +94,8 @@ public final class AblationCommand implements Callable<Integer> {
     Path trainFile;
     @Option(names = "--valid", description = "A UTF-8 text file to validate and evaluate on (with --train).")
     Path validFile;
-    @Option(names = "--backend", description = "Backend of every run.")
+    @Option(names = "--backend", completionCandidates = Choices.BackendNames.class,
+            description = "Backend of every run: ${COMPLETION-CANDIDATES} (default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu).")
     String backend;
 
     /** The JVM that runs the children; null: a JVM like this one ({@link AblationRunner.Java#current}). */
@@ -117,7 +125,8 @@ public final class AblationCommand implements Callable<Integer> {
             trainFile = trainFile == null ? null : trainFile.toAbsolutePath();
             validFile = validFile == null ? null : validFile.toAbsolutePath();
         }
-        AblationPlan plan = AblationPlan.build(profiles, what, steps, seed, sweepSteps, sweepSeed);
+        List<String> profiles = profileChoices.stream().map(Object::toString).toList();
+        AblationPlan plan = AblationPlan.build(profiles, what.toString(), steps, seed, sweepSteps, sweepSeed);
         List<String> shared = new ArrayList<>();
         add(shared, "--batch", batch);
         add(shared, "--accum", accum);
@@ -149,7 +158,7 @@ public final class AblationCommand implements Callable<Integer> {
             child = child.withJvmArg("-Dbitskip.threads=" + t);
         }
         RunExecutor executor = cluster != null ? cluster.runs(spark) : RunExecutor.processes(parallel);
-        AblationRunner runner = new AblationRunner(new AblationRunner.Settings(out, preset, shared, evalData, be, executor,
+        AblationRunner runner = new AblationRunner(new AblationRunner.Settings(out, preset.toString(), shared, evalData, be, executor,
                 child, AblationCommand::trainConfig), System.err);
         List<RunSpec> runs = plan.runs();
         if (dryRun) {
@@ -157,12 +166,17 @@ public final class AblationCommand implements Callable<Integer> {
             runner.dryRun(runs);
             return 0;
         }
-        List<String> failed = reportOnly ? List.of() : runner.run(runs);
-        Map<String, Path> dirs = new LinkedHashMap<>();
-        for (RunSpec r : runs) {
-            dirs.put(r.id(), runner.dirOf(r));
+        List<String> failed;
+        Path report;
+        try (RunLock lock = RunLock.acquire(out, "ablation")) {
+            failed = reportOnly ? List.of() : runner.run(runs);
+            Map<String, Path> dirs = new LinkedHashMap<>();
+            for (RunSpec r : runs) {
+                dirs.put(r.id(), runner.dirOf(r));
+            }
+            lock.verify();
+            report = new AblationReport(out, plan, profiles, dirs).write(header(runs.size(), profiles, failed));
         }
-        Path report = new AblationReport(out, plan, profiles, dirs).write(header(runs.size(), failed));
         System.err.println("report: " + report);
         if (!failed.isEmpty()) {
             System.err.println("failed runs (see their train.log / eval.log): " + String.join(", ", failed));
@@ -171,7 +185,7 @@ public final class AblationCommand implements Callable<Integer> {
         return 0;
     }
 
-    private String header(int n, List<String> failed) {
+    private String header(int n, List<String> profiles, List<String> failed) {
         StringBuilder s = new StringBuilder("# BitSkip ablation report\n\n");
         s.append("Command:\n\n```\n./bitskip ablation ").append(String.join(" ", commandLine())).append("\n```\n\n");
         s.append("Preset `").append(preset).append("`, profile(s) ").append(String.join(", ", profiles)).append(", ").append(n)
@@ -250,7 +264,7 @@ public final class AblationCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw e;
         } catch (Exception e) {
-            throw new IllegalArgumentException(e.getMessage(), e);
+            throw new IllegalArgumentException(IoErrors.describe(e), e);
         }
     }
 

@@ -55,7 +55,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--csv", description = "Also write the results as CSV to this file.")
     Path csv;
 
-    @Option(names = "--backend", description = "Backend (default: -Dbitskip.backend, $BITSKIP_BACKEND, else java).")
+    @Option(names = "--backend", description = "Backend (default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu).")
     String backend;
 
     @Override

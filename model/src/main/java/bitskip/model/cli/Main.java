@@ -1,6 +1,7 @@
 package bitskip.model.cli;
 
 import bitskip.engine.Backends;
+import bitskip.model.io.IoErrors;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -15,18 +16,62 @@ public final class Main implements Callable<Integer> {
         System.exit(run(new Main(), args));
     }
 
-    /** Runs a command; a bad input ends with its message (no stack trace) and exit code 2. */
+    /**
+     * Runs a command. Every error ends with one line on standard error and an exit code of {@link ExitCodes}:
+     * bad input (an option, a file, a configuration field) 2, a folder in use 3, a non-finite value 4,
+     * anything else 1; a stack trace only with {@value #DEBUG_ENV}=1.
+     */
     public static int run(Object command, String[] args) {
         ParentWatch.startIfAsked();
+        try {
+            return commandLine(command).execute(args);
+        } catch (LinkageError | RuntimeException e) { // what picocli lets through: errors building or running a command
+            return report(e, new java.io.PrintWriter(System.err, true));
+        }
+    }
+
+    private static CommandLine commandLine(Object command) {
         CommandLine cl = new CommandLine(command);
-        cl.setExecutionExceptionHandler((ex, line, parsed) -> {
-            if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException) {
-                line.getErr().println("bitskip: " + ex.getMessage());
-                return 2;
-            }
-            throw ex;
+        Choices.registerConverters(cl);
+        cl.setExecutionStrategy(parsed -> {
+            PathOptions.check(parsed);
+            return new CommandLine.RunLast().execute(parsed);
         });
-        return cl.execute(args);
+        cl.setParameterExceptionHandler((ex, given) -> {
+            CommandLine c = ex.getCommandLine();
+            String name = c.getCommandSpec().qualifiedName();
+            name = name.startsWith("bitskip") ? name : "bitskip " + name;
+            StringBuilder s = new StringBuilder(name).append(": ").append(ex.getMessage());
+            if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+                s.append(" (did you mean ").append(String.join(" or ", u.getSuggestions())).append("?)");
+            }
+            c.getErr().println(s.append("; see '").append(name).append(" --help'"));
+            return ExitCodes.BAD_INPUT;
+        });
+        cl.setExecutionExceptionHandler((ex, line, parsed) -> report(ex, line.getErr()));
+        return cl;
+    }
+
+    /** Set to 1 to get the stack trace of an error besides its one line. */
+    public static final String DEBUG_ENV = "BITSKIP_DEBUG";
+
+    private static int report(Throwable thrown, java.io.PrintWriter err) {
+        Throwable e = thrown instanceof CommandLine.ExecutionException && thrown.getCause() != null ? thrown.getCause() : thrown;
+        int code = ExitCodes.of(e);
+        String message = MissingVectorModule.isIt(e) ? MissingVectorModule.MESSAGE : IoErrors.describe(e);
+        if (code == ExitCodes.FAILED && !(e instanceof IllegalStateException)) {
+            // not the input's fault: say where, so the one line is enough to report it
+            StackTraceElement at = e.getStackTrace().length > 0 ? e.getStackTrace()[0] : null;
+            message = "internal error: " + message + " (" + e.getClass().getSimpleName()
+                    + (at == null ? "" : " at " + at.getFileName() + ":" + at.getLineNumber()) + "; " + DEBUG_ENV
+                    + "=1 prints the stack trace)";
+        }
+        err.println("bitskip: " + message);
+        if ("1".equals(System.getenv(DEBUG_ENV))) {
+            e.printStackTrace(err);
+        }
+        err.flush();
+        return code;
     }
 
     @Override

@@ -2,15 +2,18 @@ package bitskip.model.cli;
 
 import bitskip.engine.Backend;
 import bitskip.engine.Backends;
+import bitskip.engine.opencl.OpenCLBackend;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.config.Presets;
 import bitskip.model.data.TrainingData;
+import bitskip.model.io.RunLock;
 import bitskip.model.nn.Losses;
 import bitskip.model.cluster.Cluster;
 import bitskip.model.train.DataParallelGradients;
 import bitskip.model.train.GradientSource;
 import bitskip.model.train.Shards;
+import bitskip.model.train.RunDir;
 import bitskip.model.train.TrainState;
 import bitskip.model.train.Trainer;
 import java.nio.file.Path;
@@ -29,45 +32,56 @@ import picocli.CommandLine.Option;
         description = "Train a BitSkip model on WikiText-2 (or --train/--valid text files).")
 public final class TrainCommand implements Callable<Integer> {
 
-    @Option(names = "--preset", description = "Model size: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).",
-            defaultValue = "tiny", completionCandidates = PresetNames.class)
-    String preset;
+    @Option(names = "--preset", defaultValue = "tiny",
+            description = "Model size: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}). micro is the golden tests' "
+                    + "size (d 32, 3 layers, ctx 8) with the GPT-2 vocabulary: for smoke runs, not for results.")
+    Choices.Preset preset;
 
-    @Option(names = "--profile", description = "paper (the paper's equations) or reference (the authors' code). Default: ${DEFAULT-VALUE}.",
-            defaultValue = "paper")
-    String profile;
+    @Option(names = "--profile", defaultValue = "paper",
+            description = "${COMPLETION-CANDIDATES}: paper (the paper's equations) or reference (the authors' code). Default: ${DEFAULT-VALUE}.")
+    Choices.Profile profile;
 
-    @Option(names = "--variant", description = "baseline, h-only, ee-only or bitskip (default: ${DEFAULT-VALUE}).",
-            defaultValue = "bitskip")
-    String variant;
+    @Option(names = "--variant", defaultValue = "bitskip",
+            description = "${COMPLETION-CANDIDATES}: the ablation's four models (default: ${DEFAULT-VALUE}).")
+    Choices.Variant variant;
 
-    @Option(names = "--config", description = "JSON file of configuration fields to override.")
+    @Option(names = "--config", paramLabel = "FILE", description = "JSON file of configuration fields to override.")
     Path configFile;
 
-    @Option(names = "--set", description = "Override any configuration field: --set lambda_ee=0.5 (repeatable).")
+    @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "Override any configuration field: --set lambda_ee=0.5 (repeatable).")
     Map<String, String> sets = new LinkedHashMap<>();
 
-    @Option(names = "--steps") Integer steps;
-    @Option(names = "--batch") Integer batch;
-    @Option(names = "--accum") Integer accum;
-    @Option(names = "--lr") Float lr;
-    @Option(names = "--seed") Long seed;
-    @Option(names = "--eval-every") Integer evalEvery;
+    @Option(names = "--steps", description = "Optimizer steps to train (default: the preset's, 10000).")
+    Integer steps;
+    @Option(names = "--batch", description = "Sequences per micro-batch (default: paper 128, reference 16).")
+    Integer batch;
+    @Option(names = "--accum", description = "Micro-batches accumulated per optimizer step (default: paper 4, reference 1).")
+    Integer accum;
+    @Option(names = "--lr", description = "Peak learning rate (default: 6e-4).")
+    Float lr;
+    @Option(names = "--seed", description = "Seed of the initialization, data order, layer skipping and dropout (default: 7).")
+    Long seed;
+    @Option(names = "--eval-every", description = "Steps between validations, each followed by a checkpoint (default: 100).")
+    Integer evalEvery;
     @Option(names = "--eval-batches", description = "Validation batches per evaluation (0 = the whole split).")
     Integer evalBatches;
-    @Option(names = "--patience") Integer patience;
+    @Option(names = "--patience", description = "Validations without improvement before early stopping (default: paper 3, reference 5).")
+    Integer patience;
 
-    @Option(names = "--data", description = "Folder with wiki.{train,valid,test}.raw (else $BITSKIP_DATA, else the download cache).")
+    @Option(names = "--data", paramLabel = "DIR", description = "Folder with wiki.{train,valid,test}.raw (else $BITSKIP_DATA, else the download cache).")
     Path data;
-    @Option(names = "--train", description = "A UTF-8 text file to train on (with --valid).")
+    @Option(names = "--train", paramLabel = "FILE", description = "A UTF-8 text file to train on (with --valid).")
     Path trainFile;
-    @Option(names = "--valid", description = "A UTF-8 text file to validate on (with --train).")
+    @Option(names = "--valid", paramLabel = "FILE", description = "A UTF-8 text file to validate on (with --train).")
     Path validFile;
 
-    @Option(names = "--out", description = "Run folder (default: runs/PRESET-VARIANT-PROFILE).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: runs/PRESET-VARIANT-PROFILE). "
+            + "One run owns it at a time (run.lock).")
     Path out;
 
-    @Option(names = "--backend", description = "cpu (OpenBLAS + Vector API), java (scalar reference) or opencl. Default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu.")
+    @Option(names = "--backend", completionCandidates = Choices.BackendNames.class,
+            description = "Backend: ${COMPLETION-CANDIDATES} (cpu: OpenBLAS + Vector API; java: the scalar reference; "
+                    + "opencl: a GPU or CPU device). Default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu.")
     String backend;
 
     @Option(names = "--device", description = "OpenCL device: P:D (platform:device, see './bitskip devices') or a platform name (nvidia, pocl). Default: -Dbitskip.device, $BITSKIP_DEVICE, else the first GPU.")
@@ -76,8 +90,13 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Threads of the cpu backend (default: -Dbitskip.threads, else all cores).")
     Integer threads;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint (refused if the "
+            + "configuration differs from the run's, naming the fields).")
     boolean resume;
+
+    @Option(names = "--force", description = "Start over in an --out that holds a run: deletes its checkpoints, "
+            + "metrics and config.json first (without it, such a folder is refused).")
+    boolean force;
 
     @Option(names = "--no-progress", description = "No progress bar (for logs).")
     boolean noProgress;
@@ -92,15 +111,13 @@ public final class TrainCommand implements Callable<Integer> {
                     + "local[N], spark://HOST:PORT, k8s://... Needs the optional spark module (./bitskip adds it).")
     String spark;
 
-    static final class PresetNames extends java.util.ArrayList<String> {
-        PresetNames() {
-            super(Presets.PRESETS);
-        }
-    }
-
     /** The configuration: preset × profile × variant, then the --config file, then flags and --set. */
     BitSkipConfig config() throws Exception {
-        BitSkipConfig c = Presets.build(preset, profile, variant);
+        BitSkipConfig c = Presets.build(preset.toString(), profile.toString(), variant.toString());
+        if (c.vocabSize() < Presets.GPT2_VOCAB) {
+            // micro has the golden tests' 67-token vocabulary; text is GPT-2 BPE
+            c = Configs.override(c, Map.of("vocab_size", Integer.toString(Presets.GPT2_VOCAB)), "--preset " + preset);
+        }
         if (configFile != null) {
             c = Configs.overrideFromFile(c, configFile);
         }
@@ -127,15 +144,13 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         BitSkipConfig c = config();
         Path dir = out != null ? out : Path.of("runs", c.preset() + "-" + c.variant() + "-" + c.profile());
-        TrainingData td = TrainingData.open(c, data, trainFile, validFile, System.err);
-        if (device != null && !device.isBlank()) {
-            System.setProperty(bitskip.engine.opencl.OpenCLDevices.PROPERTY, device.trim());
+        if (!resume) {
+            requireNotInRunFiles(dir, "--config", configFile);
+            requireNotInRunFiles(dir, "--train", trainFile);
+            requireNotInRunFiles(dir, "--valid", validFile);
         }
-        if (threads != null) {
-            if (threads <= 0) {
-                throw new IllegalArgumentException("--threads must be positive, got " + threads);
-            }
-            System.setProperty("bitskip.threads", threads.toString());
+        if (threads != null && threads <= 0) {
+            throw new IllegalArgumentException("--threads must be positive, got " + threads);
         }
         if ((dataParallel == null) != (spark == null)) {
             throw new IllegalArgumentException(dataParallel == null ? "--spark on train needs --data-parallel N"
@@ -144,21 +159,57 @@ public final class TrainCommand implements Callable<Integer> {
         if (dataParallel != null) {
             Shards.check(c, dataParallel);
         }
-        try (Backend be = Backends.create(backend); GradientSource gradients = gradients(c, td, be.name())) {
-            System.err.printf(Locale.ROOT, "bitskip train: %s/%s/%s, backend %s (%s), out %s%n", c.preset(), c.profile(),
-                    c.variant(), be.name(), be.description(), dir);
-            System.err.printf(Locale.ROOT, "data: %s%n", td.describe());
-            ProgressListener listener = new ProgressListener(noProgress);
-            Trainer trainer = new Trainer(c, be, td, dir, listener, gradients);
-            trainer.prepare(resume, System.err);
-            System.err.printf(Locale.ROOT, "model: %,d parameters; batch %d x accum %d x ctx %d = %,d tokens/step%n",
-                    trainer.model().params().count(), c.batch(), c.accum(), c.ctx(), (long) c.batch() * c.accum() * c.ctx());
-            TrainState s = trainer.run();
-            listener.close();
-            System.err.printf(Locale.ROOT, "done at step %d; best validation perplexity %.2f at step %d "
-                    + "(exp of the token-weighted mean cross-entropy); best model in %s%n",
-                    s.step(), s.bestValPpl(), s.bestStep(), dir.resolve("checkpoint").resolve("model.safetensors"));
-            return 0;
+        try (RunLock lock = RunLock.acquire(dir, "train")) {
+            new RunDir(dir).checkStart(c, resume, force); // refused before the data and the backend load
+            if (device != null && !device.isBlank()) {
+                System.setProperty(bitskip.engine.opencl.OpenCLDevices.PROPERTY, device.trim());
+            }
+            if (threads != null) {
+                System.setProperty("bitskip.threads", threads.toString());
+            }
+            try (Backend be = Backends.create(backend)) {
+                if (be instanceof OpenCLBackend ocl) { // a device allocates buffers up to its own limit
+                    c.requireAddressable(c.batch(), ocl.device().maxAllocBytes() / Float.BYTES,
+                            "floats of the largest buffer OpenCL device " + ocl.device().id() + " allocates");
+                }
+                TrainingData td = TrainingData.open(c, data, trainFile, validFile, System.err);
+                try (GradientSource gradients = gradients(c, td, be.name())) {
+                    System.err.printf(Locale.ROOT, "bitskip train: %s/%s/%s, backend %s (%s), out %s%n", c.preset(), c.profile(),
+                            c.variant(), be.name(), be.description(), dir);
+                    System.err.printf(Locale.ROOT, "data: %s%n", td.describe());
+                    ProgressListener listener = new ProgressListener(noProgress);
+                    Trainer trainer = new Trainer(c, be, td, dir, listener, gradients).ownedBy(lock);
+                    trainer.prepare(resume, force, System.err);
+                    System.err.printf(Locale.ROOT, "model: %,d parameters; batch %d x accum %d x ctx %d = %,d tokens/step%n",
+                            trainer.model().params().count(), c.batch(), c.accum(), c.ctx(), (long) c.batch() * c.accum() * c.ctx());
+                    TrainState s;
+                    try {
+                        s = trainer.run();
+                    } finally {
+                        listener.close();
+                    }
+                    System.err.printf(Locale.ROOT, "done at step %d; %s%n", s.step(), s.bestStep() < 0
+                            ? "no validation ran, so no best model was written"
+                            : String.format(Locale.ROOT, "best validation perplexity %.2f at step %d (exp of the token-weighted "
+                                    + "mean cross-entropy); best model in %s", s.bestValPpl(), s.bestStep(),
+                                    dir.resolve("checkpoint").resolve("model.safetensors")));
+                    return 0;
+                }
+            }
+        }
+    }
+
+    /** A fresh run rewrites its run files: an input that is one of them would be read and then destroyed. */
+    private static void requireNotInRunFiles(Path dir, String option, Path input) {
+        if (input == null) {
+            return;
+        }
+        for (String f : RunDir.RUN_FILES) {
+            Path runFile = dir.resolve(f);
+            if (PathOptions.sameFile(input, runFile) || input.toAbsolutePath().normalize().startsWith(runFile.toAbsolutePath().normalize())) {
+                throw new IllegalArgumentException(option + " " + input + " is " + f + " of the run folder " + dir
+                        + ", which a fresh run rewrites: copy it elsewhere first (or continue that run with --resume)");
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 package bitskip.model.config;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
+import java.util.Locale;
 
 /**
  * Every field of a BitSkip model and its training run, one record, serialized as snake_case JSON
@@ -92,6 +93,22 @@ public record BitSkipConfig(
         String variant) {
 
     public BitSkipConfig {
+        finite("ln_eps", lnEps);
+        finite("rope_theta", ropeTheta);
+        finite("dropout", dropout);
+        finite("lambda_ee", lambdaEe);
+        finite("p_max", pMax);
+        finite("lambda_r", lambdaR);
+        finite("lambda_q", lambdaQ);
+        finite("router_threshold", routerThreshold);
+        finite("lr", lr);
+        finite("beta1", beta1);
+        finite("beta2", beta2);
+        finite("adam_eps", adamEps);
+        finite("weight_decay", weightDecay);
+        finite("grad_clip", gradClip);
+        finite("decay_frac", decayFrac);
+        finite("min_delta_ppl", minDeltaPpl);
         positive("vocab_size", vocabSize);
         positive("d_model", dModel);
         positive("n_layers", nLayers);
@@ -163,6 +180,9 @@ public record BitSkipConfig(
         positive("patience", patience);
         nonNegative("min_delta_ppl", minDeltaPpl);
         positive("head_chunk", headChunk);
+        // (the fields are assigned after this body: the check takes the parameters)
+        requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch,
+                MAX_TENSOR_ELEMENTS, "a backend tensor can address");
     }
 
     // ---- derived quantities ----
@@ -218,10 +238,115 @@ public record BitSkipConfig(
         return warmupSteps >= 0 ? warmupSteps : Math.min(100, steps / 10);
     }
 
+    // ---- sizes ----
+
+    /** Floats one backend tensor can hold: {@code Backend.alloc} and the kernels index with an int. */
+    public static final long MAX_TENSOR_ELEMENTS = Integer.MAX_VALUE;
+
+    /**
+     * A tensor a model of this configuration allocates.
+     *
+     * @param what     what it holds
+     * @param field    the field to blame first when it is too large
+     * @param value    that field's value
+     * @param formula  how its size is computed from the fields
+     * @param elements its size in floats, exact (Long.MAX_VALUE when even a long overflows)
+     */
+    public record TensorSize(String what, String field, long value, String formula, long elements) {}
+
+    /**
+     * The largest tensor a model of this configuration allocates for {@code batch} sequences (parameters,
+     * activations, attention probabilities, the LM head's chunk of logits), every product computed without
+     * overflow.
+     */
+    public TensorSize largestTensor(int batch) {
+        return largest(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch));
+    }
+
+    /** Refuses, naming the field, a configuration whose largest tensor for batch sequences a backend cannot hold. */
+    public void requireAddressable(int batch) {
+        requireAddressable(batch, MAX_TENSOR_ELEMENTS, "a backend tensor can address");
+    }
+
+    /**
+     * Refuses, naming the field, a configuration whose largest tensor for batch sequences exceeds maxElements
+     * floats, which limit says what it is ("the largest buffer OpenCL device 0:0 allocates").
+     */
+    public void requireAddressable(int batch, long maxElements, String limit) {
+        requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch,
+                Math.min(maxElements, MAX_TENSOR_ELEMENTS), maxElements < MAX_TENSOR_ELEMENTS ? limit : "a backend tensor can address");
+    }
+
+    private static TensorSize[] sizes(int vocabSize, int dModel, int nHeads, int ffnDim, int ctx, int nLayers,
+                                      int headChunk, boolean hadamard, long batch) {
+        long paddedD = padded(dModel, hadamard), paddedF = padded(ffnDim, hadamard), maxIn = Math.max(paddedD, paddedF);
+        String pad = hadamard ? " (padded to a power of 2 for the Hadamard transform)" : "";
+        return new TensorSize[] {
+            new TensorSize("the token embedding and the LM head", "vocab_size", vocabSize, "vocab_size × d_model",
+                    product(vocabSize, dModel)),
+            new TensorSize("the attention probabilities", "ctx", ctx, "batch × n_heads × ctx²", product(batch, nHeads, ctx, ctx)),
+            new TensorSize("the widest activations", maxIn == paddedF ? "ffn_dim" : "d_model", maxIn == paddedF ? ffnDim : dModel,
+                    "batch × ctx × max(d_model, ffn_dim)" + pad, product(batch, ctx, maxIn)),
+            new TensorSize("the FFN weights", "ffn_dim", ffnDim, "ffn_dim × d_model" + pad,
+                    Math.max(product(ffnDim, paddedD), product(dModel, paddedF))),
+            new TensorSize("the LM head's chunk of logits", "head_chunk", headChunk, "min(head_chunk, batch × ctx) × vocab_size",
+                    product(Math.min(headChunk, product(batch, ctx)), vocabSize)),
+            new TensorSize("the exit probabilities", "n_layers", nLayers, "n_layers × batch × ctx", product(nLayers, batch, ctx)),
+        };
+    }
+
+    private static TensorSize largest(TensorSize[] all) {
+        TensorSize largest = all[0];
+        for (TensorSize t : all) {
+            if (t.elements() > largest.elements()) {
+                largest = t;
+            }
+        }
+        return largest;
+    }
+
+    private static void requireAddressable(TensorSize[] all, int batch, long maxElements, String limit) {
+        if (batch <= 0) {
+            throw invalid("batch", batch, "must be positive");
+        }
+        TensorSize t = largest(all);
+        if (t.elements() > maxElements) {
+            throw invalid(t.field(), t.value(), String.format(Locale.ROOT,
+                    "%s (%s, batch %d) would hold %s floats, more than the %,d %s; "
+                            + "lower %s or the batch", t.what(), t.formula(), batch,
+                    t.elements() == Long.MAX_VALUE ? "more than 2^63" : String.format(Locale.ROOT, "%,d", t.elements()),
+                    maxElements, limit, t.field()));
+        }
+    }
+
+    /** The width a projection's input has: padded to a power of two under the Hadamard transform. */
+    private static long padded(int n, boolean hadamard) {
+        return hadamard && Long.bitCount(n) != 1 ? Long.highestOneBit(n) << 1 : n;
+    }
+
+    /** The exact product, or Long.MAX_VALUE when it overflows a long. */
+    private static long product(long... factors) {
+        long p = 1;
+        try {
+            for (long f : factors) {
+                p = Math.multiplyExact(p, f);
+            }
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
+        return p;
+    }
+
     // ---- checks ----
 
     private static IllegalArgumentException invalid(String field, Object value, String rule) {
         return new IllegalArgumentException("invalid configuration: " + field + " = " + value + ": " + rule);
+    }
+
+    private static void finite(String field, float v) {
+        if (!Float.isFinite(v)) {
+            throw invalid(field, v, "must be a finite number");
+        }
     }
 
     private static void positive(String field, int v) {

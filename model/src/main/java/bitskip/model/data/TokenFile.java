@@ -106,7 +106,7 @@ public final class TokenFile {
                     return new TokenFile(source, cacheFile, sha, cached.tokenizerName, cached.ids, true);
                 }
             } catch (IOException e) {
-                why = "it is unreadable: " + e.getMessage();
+                why = "it is unreadable: " + bitskip.model.io.IoErrors.describe(e);
             }
             why = "rebuilding " + cacheFile + " because " + why;
         } else {

@@ -1,6 +1,7 @@
 package bitskip.model.data;
 
 import bitskip.model.io.AtomicFiles;
+import bitskip.model.io.IoErrors;
 
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -227,8 +228,8 @@ public final class WikiText2 {
                         return new WikiText2(dir);
                     }
                 } catch (IOException e) {
-                    failures.add(source + ": " + e.getMessage());
-                    log.accept("could not get WikiText-2 from " + source + ": " + e.getMessage());
+                    failures.add(source + ": " + IoErrors.describe(e));
+                    log.accept("could not get WikiText-2 from " + source + ": " + IoErrors.describe(e));
                 }
             }
             throw new IOException("could not download " + names(needed) + " of WikiText-2 raw into " + dir + ":\n  "

@@ -63,7 +63,7 @@ public final class Evaluator {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("checkpoint " + file + ": its configuration (" + stored.preset() + "/"
                     + stored.profile() + "/" + stored.variant() + ", d_model " + stored.dModel() + ", n_layers "
-                    + stored.nLayers() + ", vocab_size " + stored.vocabSize() + ") does not match its tensors: "
+                    + stored.nLayers() + ", vocab_size " + stored.vocabSize() + ") cannot be loaded: "
                     + e.getMessage(), e);
         }
         return new Loaded(file, c, m, step);

@@ -272,6 +272,9 @@ public final class SafeTensors {
      */
     public static SafeTensors read(Path path) throws IOException {
         String file = path.toString();
+        if (Files.isDirectory(path)) {
+            throw new IOException(file + " is a folder, not a safetensors file");
+        }
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long fileSize = channel.size();
             if (fileSize < 8) {

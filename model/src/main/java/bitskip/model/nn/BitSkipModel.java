@@ -45,6 +45,7 @@ public final class BitSkipModel {
         if (maxBatch <= 0) {
             throw new IllegalArgumentException("maxBatch must be positive, got " + maxBatch);
         }
+        c.requireAddressable(maxBatch); // every tensor below fits an int count, or nothing is allocated
         this.config = c;
         this.be = be;
         this.maxB = maxBatch;

@@ -14,9 +14,10 @@ import java.util.Set;
 
 /**
  * Model and optimizer checkpoints in safetensors (float32, little endian), with the full configuration as
- * JSON in {@code __metadata__["bitskip.config"]}. Every file is written atomically. Loading refuses a file
- * whose configuration does not describe the model, or that lacks a tensor, has an extra one, or has one of
- * the wrong shape, naming the file and the tensor or field.
+ * JSON in {@code __metadata__["bitskip.config"]}. Every file is written atomically, and never with a NaN or an
+ * infinity in it. Loading refuses a file whose configuration does not describe the model, or that lacks a
+ * tensor, has an extra one, has one of the wrong shape or one holding a NaN or an infinity, naming the file
+ * and the tensor or field.
  */
 public final class Checkpoints {
     public static final String CONFIG_KEY = "bitskip.config";
@@ -31,7 +32,7 @@ public final class Checkpoints {
         for (Param p : model.params().all()) {
             float[] data = new float[p.size];
             be.download(p.value, data);
-            b.put(p.name, p.shape, data);
+            b.put(p.name, p.shape, requireFiniteToWrite(file, p.name, data));
         }
         b.metadata(CONFIG_KEY, Configs.toJson(model.config));
         b.metadata(STEP_KEY, Integer.toString(step));
@@ -46,8 +47,8 @@ public final class Checkpoints {
             float[] m = new float[p.size], v = new float[p.size];
             be.download(p.m(be), m);
             be.download(p.v(be), v);
-            b.put(p.name + ".adam_m", p.shape, m);
-            b.put(p.name + ".adam_v", p.shape, v);
+            b.put(p.name + ".adam_m", p.shape, requireFiniteToWrite(file, p.name + ".adam_m", m));
+            b.put(p.name + ".adam_v", p.shape, requireFiniteToWrite(file, p.name + ".adam_v", v));
         }
         b.metadata(STEP_KEY, Integer.toString(step));
         b.write(file);
@@ -79,7 +80,7 @@ public final class Checkpoints {
             if (!st.contains(p.name)) {
                 throw new IllegalArgumentException(file + " has no tensor " + p.name);
             }
-            be.upload(p.value, st.floats(p.name, p.shape));
+            be.upload(p.value, requireFiniteToLoad(file, p.name, st.floats(p.name, p.shape)));
         }
         for (String name : st.names()) {
             if (!expected.contains(name)) {
@@ -100,7 +101,7 @@ public final class Checkpoints {
                 if (!st.contains(name)) {
                     throw new IllegalArgumentException(file + " has no tensor " + name);
                 }
-                be.upload(kind.equals("adam_m") ? p.m(be) : p.v(be), st.floats(name, p.shape));
+                be.upload(kind.equals("adam_m") ? p.m(be) : p.v(be), requireFiniteToLoad(file, name, st.floats(name, p.shape)));
             }
         }
         if (st.names().size() != 2 * model.params().all().size()) {
@@ -108,6 +109,24 @@ public final class Checkpoints {
                     + 2 * model.params().all().size() + " (two moments per parameter)");
         }
         return stepOf(st);
+    }
+
+    /** No checkpoint is ever written with a NaN or an infinity in it. */
+    private static float[] requireFiniteToWrite(Path file, String tensor, float[] data) {
+        String bad = NonFinite.describe(data);
+        if (bad != null) {
+            throw new NonFiniteException("refusing to write " + file + ": tensor " + tensor + " is not finite (" + bad + ")");
+        }
+        return data;
+    }
+
+    /** A checkpoint with a NaN or an infinity in it is refused, naming the tensor. */
+    private static float[] requireFiniteToLoad(Path file, String tensor, float[] data) {
+        String bad = NonFinite.describe(data);
+        if (bad != null) {
+            throw new IllegalArgumentException(file + ": tensor " + tensor + " is not finite (" + bad + "); refusing to load it");
+        }
+        return data;
     }
 
     private static int stepOf(SafeTensors st) {

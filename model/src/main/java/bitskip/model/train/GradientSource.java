@@ -16,4 +16,11 @@ public interface GradientSource extends AutoCloseable {
 
     @Override
     default void close() {}
+
+    /** A micro-batch's loss was NaN or infinite: the message says which (the trainer stops the run with it). */
+    final class NonFiniteLoss extends RuntimeException {
+        public NonFiniteLoss(String what) {
+            super(what);
+        }
+    }
 }

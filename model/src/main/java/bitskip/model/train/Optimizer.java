@@ -17,13 +17,26 @@ public final class Optimizer {
 
     /** Clips, updates, and returns the gradient norm before clipping. adamStep counts from 1. */
     public static double step(BitSkipModel model, float lr, int adamStep) {
+        double sumSq = gradSumSquares(model);
+        update(model, lr, adamStep, sumSq);
+        return Math.sqrt(sumSq);
+    }
+
+    /** The squared global gradient norm (its square root is what the metrics log as grad_norm). */
+    public static double gradSumSquares(BitSkipModel model) {
+        Backend be = model.backend();
+        double sumSq = 0;
+        for (Param p : model.params().all()) {
+            sumSq += be.sumSquares(p.grad, p.size);
+        }
+        return sumSq;
+    }
+
+    /** Clips the gradients whose squared global norm is sumSq, then updates every parameter. */
+    public static void update(BitSkipModel model, float lr, int adamStep, double sumSq) {
         Backend be = model.backend();
         BitSkipConfig c = model.config;
         List<Param> ps = model.params().all();
-        double sumSq = 0;
-        for (Param p : ps) {
-            sumSq += be.sumSquares(p.grad, p.size);
-        }
         float factor = GradClip.clipFactor(sumSq, c.gradClip());
         for (Param p : ps) {
             if (factor < 1.0f) {
@@ -32,6 +45,5 @@ public final class Optimizer {
             be.adamW(p.value, p.grad, p.m(be), p.v(be), p.size, lr, c.beta1(), c.beta2(), c.adamEps(),
                     c.weightDecay(), adamStep);
         }
-        return Math.sqrt(sumSq);
     }
 }

@@ -56,6 +56,11 @@ public final class Shards {
         int[][] skip = Randomness.skipMask(c, c.seed(), step, micro, B, first, count);
         float scale = (float) count / B / c.accum();
         Losses l = model.trainStep(inputs, targets, count, skip, Randomness.dropoutSeed(c.seed(), step, micro), scale, first);
+        if (!Double.isFinite(l.total())) {
+            throw new GradientSource.NonFiniteLoss("the training loss" + (c.accum() > 1 ? " of micro-batch " + (micro + 1)
+                    + " of " + c.accum() : "") + (count < B ? " on samples " + first + ".." + (first + count - 1) : "")
+                    + " is " + l.total());
+        }
         double share = (double) count / B;
         sums[0] += l.task() / c.accum() * share;
         sums[1] += l.ee() / c.accum() * share;

@@ -4,6 +4,7 @@ import bitskip.engine.Backend;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.io.AtomicFiles;
+import bitskip.model.io.RunLock;
 import bitskip.model.nn.BitSkipModel;
 import bitskip.model.nn.Losses;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -17,9 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * The training loop: AdamW with gradient accumulation, global gradient-norm clipping and the config's
@@ -30,12 +29,22 @@ import java.util.stream.Stream;
  *
  * <p>Resuming loads {@code OUT/last/} and continues as the uninterrupted run would have (the data, the
  * layer-skip and the dropout masks are functions of seed and step); metrics lines written after that
- * checkpoint by the killed run are dropped.
+ * checkpoint by the killed run are dropped. A resume is refused, naming the fields, when the requested
+ * configuration or {@code OUT/config.json} differs from the checkpoint's. A fresh run into a folder that
+ * already holds a run is refused unless forced, which first deletes that run's files (and only those).
+ *
+ * <p>Every step checks the training loss (every micro-batch) and the gradient norm before the optimizer
+ * touches the weights, and every validation its loss: a NaN or an infinity stops the run with a
+ * {@link NonFiniteException} naming the step and the first tensor that went bad, so the newest checkpoint is
+ * the last good one (and {@link Checkpoints} never writes a non-finite value anyway).
  */
 public final class Trainer {
     /** Receives progress; the command line draws a progress bar from it. */
     public interface Listener {
         default void started(int firstStep, int steps) {}
+
+        /** After the backward pass of a step (1-based), before the gradient norm is checked and the optimizer runs. */
+        default void gradients(int step, BitSkipModel model) {}
 
         default void step(int step, Losses losses, float lr, double tokensPerSecond) {}
 
@@ -51,11 +60,15 @@ public final class Trainer {
     private final Backend be;
     private final BatchSource data;
     private final Path out;
+    private final RunDir folder;
     private final Listener listener;
     private final BitSkipModel model;
     private final Schedule schedule;
     private final GradientSource gradients;
     private TrainState state = TrainState.fresh();
+    private RunLock lock;
+    /** The step of the newest checkpoint in last/, or -1. */
+    private int savedStep = -1;
 
     public Trainer(BitSkipConfig c, Backend be, BatchSource data, Path out, Listener listener) {
         this(c, be, data, out, listener, null);
@@ -70,6 +83,7 @@ public final class Trainer {
         this.be = be;
         this.data = data;
         this.out = out;
+        this.folder = new RunDir(out);
         this.listener = listener == null ? new Listener() {} : listener;
         this.model = new BitSkipModel(c, be, c.batch());
         this.schedule = new Schedule(c);
@@ -84,30 +98,46 @@ public final class Trainer {
         return state;
     }
 
+    /** Checks that this process still owns the run folder before each checkpoint it writes. */
+    public Trainer ownedBy(RunLock lock) {
+        this.lock = lock;
+        return this;
+    }
+
+    /** {@link #prepare(boolean, boolean, PrintStream)} without force. */
+    public void prepare(boolean resume, PrintStream log) throws IOException {
+        prepare(resume, false, log);
+    }
+
     /**
      * Starts fresh (initializing from the seed) or, with resume, from {@code OUT/last/}. A resume with no
-     * checkpoint there starts fresh and says so on the given stream.
+     * checkpoint there starts fresh and says so on the given stream. What may start where is
+     * {@link RunDir#checkStart}'s: a fresh start into a folder that holds a run is refused unless force, which
+     * deletes that run's files first.
      */
-    public void prepare(boolean resume, PrintStream log) throws IOException {
+    public void prepare(boolean resume, boolean force, PrintStream log) throws IOException {
+        Path last = folder.checkStart(c, resume, force);
         Files.createDirectories(out);
-        Path last = lastDir();
-        if (resume && last != null) {
-            BitSkipConfig stored = Checkpoints.readConfig(last.resolve("model.safetensors"));
-            requireSameRun(stored);
+        folder.deleteLeftovers();
+        if (last != null) {
             Checkpoints.loadModel(model, last.resolve("model.safetensors"));
             Checkpoints.loadOptimizer(model, last.resolve("optimizer.safetensors"));
             state = Configs.JSON.readValue(Files.readString(last.resolve("state.json")), TrainState.class);
+            savedStep = state.step();
             truncateMetrics(state.step());
             log.println("resuming " + out + " at step " + state.step() + " from " + last);
-        } else {
-            if (resume) {
-                log.println("no checkpoint in " + out.resolve("last") + "; starting a fresh run");
-            }
-            model.initialize(c.seed());
-            state = TrainState.fresh();
-            AtomicFiles.write(out.resolve("config.json"), Configs.toJson(c).getBytes(StandardCharsets.UTF_8));
-            Files.deleteIfExists(out.resolve("metrics.jsonl"));
+            return;
         }
+        if (resume) {
+            log.println("no checkpoint in " + out.resolve("last") + "; starting a fresh run");
+        } else if (force && !folder.runFiles().isEmpty()) {
+            log.println("--force: deleting the previous run in " + out + " (" + String.join(", ", folder.runFiles()) + ")");
+            folder.deleteRun();
+        }
+        model.initialize(c.seed());
+        state = TrainState.fresh();
+        AtomicFiles.write(out.resolve("config.json"), Configs.toJson(c).getBytes(StandardCharsets.UTF_8));
+        Files.deleteIfExists(out.resolve("metrics.jsonl"));
     }
 
     /** Runs until the step budget is spent or early stopping ends the run. */
@@ -120,8 +150,22 @@ public final class Trainer {
                 int step = state.step();
                 long t0 = System.nanoTime();
                 float lr = schedule.lr(step);
-                Losses mean = gradients.compute(model, step);
-                double gradNorm = Optimizer.step(model, lr, step + 1);
+                Losses mean;
+                try {
+                    mean = gradients.compute(model, step);
+                } catch (GradientSource.NonFiniteLoss bad) {
+                    throw stop(metrics, step + 1, bad.getMessage());
+                }
+                if (!Double.isFinite(mean.total())) { // a data-parallel step's sum
+                    throw stop(metrics, step + 1, "the training loss is " + mean.total());
+                }
+                listener.gradients(step + 1, model);
+                double sumSq = Optimizer.gradSumSquares(model);
+                double gradNorm = Math.sqrt(sumSq);
+                if (!Double.isFinite(gradNorm)) {
+                    throw stop(metrics, step + 1, "the gradient norm is " + gradNorm);
+                }
+                Optimizer.update(model, lr, step + 1, sumSq);
                 be.sync();
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 double tokensPerSecond = (double) N * c.accum() / seconds;
@@ -131,6 +175,9 @@ public final class Trainer {
                 state = new TrainState(step + 1, state.bestValPpl(), state.bestStep(), state.evalsWithoutImprovement(), false);
                 if ((step + 1) % c.evalEvery() == 0 || step + 1 == c.steps()) {
                     Evaluation e = evaluate();
+                    if (!Double.isFinite(e.valLoss())) {
+                        throw stop(metrics, step + 1, "the validation loss is " + e.valLoss());
+                    }
                     boolean improved = e.valPpl() < state.bestValPpl() - c.minDeltaPpl();
                     int bad = improved ? 0 : state.evalsWithoutImprovement() + 1;
                     boolean stop = bad >= c.patience();
@@ -139,6 +186,7 @@ public final class Trainer {
                     writeEvalLine(metrics, step + 1, e);
                     metrics.flush();
                     if (improved) {
+                        verifyOwnership();
                         Files.createDirectories(out.resolve("checkpoint"));
                         Checkpoints.saveModel(model, out.resolve("checkpoint").resolve("model.safetensors"), step + 1);
                     }
@@ -152,6 +200,33 @@ public final class Trainer {
             }
         }
         return state;
+    }
+
+    /**
+     * The exception that ends a run at a non-finite value, after a line saying so in the metrics: the step,
+     * what went bad, the first tensor in model order that holds a NaN or an infinity, and the checkpoint
+     * that stays the newest.
+     */
+    private NonFiniteException stop(BufferedWriter metrics, int step, String what) throws IOException {
+        Path last = folder.lastCheckpoint();
+        String message = "step " + step + ": " + what + "; " + NonFinite.firstBadTensor(model) + ". Training stopped; "
+                + (last == null ? "no checkpoint was written" : "the newest checkpoint is " + last + " (step " + savedStep + ")");
+        ObjectNode o = Configs.JSON.createObjectNode();
+        o.put("type", "stopped");
+        o.put("step", step);
+        o.put("reason", "non-finite");
+        o.put("message", message);
+        metrics.write(Configs.JSON.writer().without(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+                .writeValueAsString(o));
+        metrics.newLine();
+        metrics.flush();
+        return new NonFiniteException(message);
+    }
+
+    private void verifyOwnership() {
+        if (lock != null) {
+            lock.verify();
+        }
     }
 
     /** Validation loss (token-weighted mean cross-entropy) and the loss of every exit (Table 5's convention). */
@@ -187,49 +262,26 @@ public final class Trainer {
     /**
      * Writes model, optimizer and state into a fresh folder, then swaps it in for {@code last/}: the old
      * checkpoint is renamed to {@code last.prev/} first, so a kill at any moment leaves one complete
-     * checkpoint ({@link #lastDir} falls back to {@code last.prev/}).
+     * checkpoint ({@link RunDir#lastCheckpoint} falls back to {@code last.prev/}).
      */
     private void saveLast() throws IOException {
-        Path tmp = out.resolve("last.tmp");
-        deleteTree(tmp);
+        verifyOwnership();
+        Path tmp = out.resolve("last.tmp"), last = out.resolve("last"), prev = out.resolve("last.prev");
+        if (!Files.exists(last) && Checkpoints.isComplete(prev)) {
+            Files.move(prev, last, StandardCopyOption.ATOMIC_MOVE); // finish a swap a kill interrupted
+        }
+        RunDir.deleteTree(tmp);
         Files.createDirectories(tmp);
         Checkpoints.saveModel(model, tmp.resolve("model.safetensors"), state.step());
         Checkpoints.saveOptimizer(model, tmp.resolve("optimizer.safetensors"), state.step());
         AtomicFiles.write(tmp.resolve("state.json"), Configs.JSON.writeValueAsBytes(state));
-        Path last = out.resolve("last"), prev = out.resolve("last.prev");
-        deleteTree(prev);
+        RunDir.deleteTree(prev);
         if (Files.exists(last)) {
             Files.move(last, prev, StandardCopyOption.ATOMIC_MOVE);
         }
         Files.move(tmp, last, StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(prev);
-    }
-
-    /** The newest complete checkpoint folder, or null. */
-    private Path lastDir() {
-        Path last = out.resolve("last"), prev = out.resolve("last.prev");
-        if (Checkpoints.isComplete(last)) {
-            return last;
-        }
-        return Checkpoints.isComplete(prev) ? prev : null;
-    }
-
-    private void requireSameRun(BitSkipConfig stored) {
-        if (!stored.equals(c)) {
-            throw new IllegalArgumentException("cannot resume " + out + ": its checkpoint was trained with another "
-                    + "configuration (differences: " + differences(stored, c) + "); use a new --out or the same settings");
-        }
-    }
-
-    private static String differences(BitSkipConfig a, BitSkipConfig b) {
-        ObjectNode x = Configs.JSON.valueToTree(a), y = Configs.JSON.valueToTree(b);
-        List<String> diff = new ArrayList<>();
-        x.fieldNames().forEachRemaining(f -> {
-            if (!x.get(f).equals(y.get(f))) {
-                diff.add(f + " " + x.get(f) + " -> " + y.get(f));
-            }
-        });
-        return String.join(", ", diff);
+        savedStep = state.step();
+        RunDir.deleteTree(prev);
     }
 
     private void truncateMetrics(int step) throws IOException {
@@ -251,17 +303,6 @@ public final class Trainer {
             }
         }
         AtomicFiles.write(f, (String.join("\n", kept) + (kept.isEmpty() ? "" : "\n")).getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(q);
-            }
-        }
     }
 
     // ---- metrics ----------------------------------------------------------------------------------

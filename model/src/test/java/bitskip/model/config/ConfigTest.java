@@ -96,6 +96,64 @@ class ConfigTest {
         assertMessage(() -> Configs.overrideFromFile(base, f), "batch");
     }
 
+    @Test
+    void integersMustBeIntegersAndKeysUniqueInConfigFilesAndCheckpointMetadata(@TempDir Path dir) throws Exception {
+        BitSkipConfig base = Presets.build("tiny", "paper", "bitskip");
+        Path f = dir.resolve("c.json");
+        Files.writeString(f, "{\"n_layers\": 2.5}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "n_layers");
+        Files.writeString(f, "{\"steps\": 3000000000}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "steps");
+        Files.writeString(f, "{\"hadamard\": 1}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "hadamard");
+        Files.writeString(f, "{\"n_layers\": 2,\n \"n_layers\": 3}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "n_layers");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "twice");
+        assertMessage(() -> Configs.override(base, Map.of("n_layers", "2.5"), "--set"), "n_layers");
+        assertMessage(() -> Configs.override(base, Map.of("batch", "99999999999"), "--set"), "batch");
+
+        String json = Configs.toJson(base);
+        assertMessage(() -> Configs.fromJson(json.replace("\"n_layers\" : 4", "\"n_layers\" : 4.5"), "meta"), "n_layers");
+        assertMessage(() -> Configs.fromJson(json.replace("\"n_layers\" : 4", "\"n_layers\" : \"4\""), "meta"), "n_layers");
+        assertMessage(() -> Configs.fromJson(json.replace("{", "{\"n_layers\" : 4,"), "meta"), "n_layers");
+    }
+
+    @Test
+    void numbersMustBeFinite(@TempDir Path dir) throws Exception {
+        BitSkipConfig base = Presets.build("tiny", "paper", "bitskip");
+        for (String v : new String[] {"Infinity", "-Infinity", "NaN", "1e39"}) {
+            assertMessage(() -> Configs.override(base, Map.of("lr", v), "--set"), "lr");
+        }
+        assertMessage(() -> Configs.override(base, Map.of("weight_decay", "Infinity"), "--set"), "weight_decay");
+        assertMessage(() -> Configs.override(base, Map.of("min_delta_ppl", "Infinity"), "--set"), "min_delta_ppl");
+        Path f = dir.resolve("c.json");
+        Files.writeString(f, "{\"lr\": 1e300}");
+        assertMessage(() -> Configs.overrideFromFile(base, f), "lr");
+    }
+
+    @Test
+    void sizeProductsAreCheckedForOverflowAndAgainstWhatABackendTensorAddresses() {
+        BitSkipConfig base = Presets.build("tiny", "paper", "bitskip");
+        // batch 128 x 4 heads x ctx^2: 2^33 (ctx 16384), int overflow to negative (46341) and to 0 (65536)
+        for (String ctx : new String[] {"16384", "46341", "65536", "2147483647"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Configs.override(base, Map.of("ctx", ctx), "--set"));
+            assertTrue(e.getMessage().contains("ctx = " + ctx) && e.getMessage().contains("2,147,483,647"), e.getMessage());
+        }
+        assertMessage(() -> Configs.override(base, Map.of("vocab_size", "20000000"), "--set"), "vocab_size");
+        assertMessage(() -> Configs.override(base, Map.of("ffn_dim", "1073741824", "batch", "1"), "--set"), "ffn_dim");
+        // the largest tensors of tiny: attention probabilities (128 x 4 x 128^2) and FFN activations (128 x 128 x 512)
+        assertEquals(8_388_608L, base.largestTensor(base.batch()).elements());
+        assertTrue(base.largestTensor(1 << 20).elements() > BitSkipConfig.MAX_TENSOR_ELEMENTS);
+        assertMessage(() -> base.requireAddressable(1 << 20), "batch");
+        // a device with a smaller largest buffer (OpenCL's max alloc) is checked against its own limit
+        IllegalArgumentException small = assertThrows(IllegalArgumentException.class,
+                () -> base.requireAddressable(base.batch(), 1 << 20, "floats of the largest buffer OpenCL device 0:0 allocates"));
+        assertTrue(small.getMessage().contains("more than the 1,048,576 floats of the largest buffer OpenCL device 0:0 allocates"),
+                small.getMessage());
+        base.requireAddressable(base.batch(), 1L << 40, "a huge device");
+    }
+
     private static void assertMessage(org.junit.jupiter.api.function.Executable e, String field) {
         IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, e);
         assertTrue(ex.getMessage().contains(field), "message should name " + field + ": " + ex.getMessage());

@@ -26,6 +26,7 @@ import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -196,6 +197,15 @@ class WikiText2Test {
         assertTrue(wrong.getMessage().contains("expected " + sums.get(WikiText2.Split.VALID)), wrong.getMessage());
 
         assertThrows(FileNotFoundException.class, () -> locator(tmp.resolve("c")).locate(tmp.resolve("nowhere")));
+    }
+
+    @Test
+    void aFailedConnectionSaysWhyInsteadOfNull() throws IOException {
+        // nothing listens on port 1: the HTTP client's ConnectException has a null message
+        IOException e = assertThrows(IOException.class, () -> locator(tmp.resolve("c"), URI.create("http://127.0.0.1:1/w.zip"))
+                .locate(null));
+        assertFalse(e.getMessage().contains(": null"), e.getMessage());
+        assertTrue(e.getMessage().contains("http://127.0.0.1:1/w.zip: could not connect"), e.getMessage());
     }
 
     @Test

@@ -159,7 +159,7 @@ class EvalTest {
         b.write(bad);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Evaluator.load(bad, new JavaBackend(), 1, null));
-        assertTrue(e.getMessage().contains(bad.toString()) && e.getMessage().contains("does not match its tensors")
+        assertTrue(e.getMessage().contains(bad.toString()) && e.getMessage().contains("cannot be loaded")
                 && e.getMessage().contains("layers.3"), e.getMessage());
         assertEquals(3, Evaluator.load(good, new JavaBackend(), 1, null).step());
         Exception missing = assertThrows(java.nio.file.NoSuchFileException.class,

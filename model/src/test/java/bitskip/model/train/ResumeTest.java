@@ -1,8 +1,12 @@
 package bitskip.model.train;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.abort;
 
+import bitskip.engine.Backend;
 import bitskip.engine.JavaBackend;
+import bitskip.engine.Requirements;
+import bitskip.engine.cpu.CpuBackend;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Configs;
 import bitskip.model.config.Presets;
@@ -12,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,6 +27,14 @@ class ResumeTest {
         return Configs.override(Presets.build("micro", "paper", variant), Map.of(
                 "steps", "8", "batch", "2", "accum", "2", "eval_every", "3", "patience", "100",
                 "dropout", "0.1", "warmup_steps", "2"), "test");
+    }
+
+    /**
+     * A config whose cpu kernels take their vector paths everywhere (attention rows of 32, a 1024-token head):
+     * enough exp, dot and sum lanes that a kernel whose bits depend on JIT state or alignment shows it.
+     */
+    static BitSkipConfig cpuConfig() {
+        return Configs.override(config("bitskip"), Map.of("ctx", "32", "vocab_size", "1024"), "test");
     }
 
     static List<String> trainLines(Path dir) throws Exception {
@@ -35,35 +48,85 @@ class ResumeTest {
     @Test
     void resumedRunEqualsTheUninterruptedRun(@TempDir Path tmp) throws Exception {
         for (String variant : new String[] {"bitskip", "baseline"}) {
-            BitSkipConfig c = config(variant);
-            SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
-            PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+            resumedRunEqualsTheUninterruptedRun(tmp.resolve(variant), config(variant), JavaBackend::new);
+        }
+    }
 
-            Path full = tmp.resolve(variant + "-full");
-            Trainer t = new Trainer(c, new JavaBackend(), data, full, null);
+    /**
+     * The default path (the cpu backend with its Vector API kernels, two threads) resumes exactly too: the
+     * resumed half runs in a JVM whose JIT has compiled what the first half ran interpreted.
+     */
+    @Test
+    void resumeIsExactOnTheDefaultCpuPath(@TempDir Path tmp) throws Exception {
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend unavailable: " + r));
+        resumedRunEqualsTheUninterruptedRun(tmp, cpuConfig(), () -> new CpuBackend(2, true));
+    }
+
+    /** Same seed, backend and threads: the same bits, run after run in one JVM, on the default cpu path (one thread). */
+    @Test
+    void theDefaultCpuPathGivesTheSameBitsEveryRun(@TempDir Path tmp) throws Exception {
+        Requirements.skipOrFail("cpu", CpuBackend.unavailableReason()).ifPresent(r -> abort("cpu backend unavailable: " + r));
+        BitSkipConfig c = cpuConfig();
+        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+        byte[] first = null;
+        List<String> firstLines = null;
+        for (int run = 0; run < 2; run++) {
+            Path dir = tmp.resolve("run" + run);
+            try (Backend be = new CpuBackend(1, true)) {
+                Trainer t = new Trainer(c, be, data, dir, null);
+                t.prepare(false, quiet);
+                t.run();
+            }
+            byte[] bytes = Files.readAllBytes(dir.resolve("last").resolve("optimizer.safetensors"));
+            if (first == null) {
+                first = bytes;
+                firstLines = trainLines(dir);
+            } else {
+                assertEquals(firstLines, trainLines(dir), "run " + run + ": losses differ");
+                assertArrayEquals(first, bytes, "run " + run + ": weights' moments differ");
+                assertArrayEquals(Files.readAllBytes(tmp.resolve("run0").resolve("last").resolve("model.safetensors")),
+                        Files.readAllBytes(dir.resolve("last").resolve("model.safetensors")), "run " + run + ": weights differ");
+            }
+        }
+    }
+
+    static void resumedRunEqualsTheUninterruptedRun(Path tmp, BitSkipConfig c, Supplier<Backend> backend) throws Exception {
+        SyntheticData data = new SyntheticData(c.vocabSize(), c.ctx(), 4000, 1);
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+
+        Path full = tmp.resolve("full");
+        try (Backend be = backend.get()) {
+            Trainer t = new Trainer(c, be, data, full, null);
             t.prepare(false, quiet);
             t.run();
+        }
 
-            // "Kill" after step 5: a run whose budget ends there wrote its last checkpoint at step 3 and
-            // metrics up to step 5; then a half-written next checkpoint is left behind.
-            Path killed = tmp.resolve(variant + "-killed");
-            BitSkipConfig shortRun = c;
-            Trainer k = new Trainer(shortRun, new JavaBackend(), new StopAfter(data, 5), killed, null);
+        // "Kill" after step 5: a run whose budget ends there wrote its last checkpoint at step 3 and
+        // metrics up to step 5; then a half-written next checkpoint is left behind.
+        Path killed = tmp.resolve("killed");
+        try (Backend be = backend.get()) {
+            Trainer k = new Trainer(c, be, new StopAfter(data, 5), killed, null);
             k.prepare(false, quiet);
             assertThrows(Killed.class, k::run);
-            Files.createDirectories(killed.resolve("last.tmp"));
-            Files.writeString(killed.resolve("last.tmp").resolve("model.safetensors"), "half a file");
+        }
+        Files.createDirectories(killed.resolve("last.tmp"));
+        Files.writeString(killed.resolve("last.tmp").resolve("model.safetensors"), "half a file");
 
-            Trainer r = new Trainer(c, new JavaBackend(), data, killed, null);
+        try (Backend be = backend.get()) {
+            Trainer r = new Trainer(c, be, data, killed, null);
             r.prepare(true, quiet);
             assertEquals(3, r.state().step(), "resumes at the last checkpoint");
             r.run();
-            assertEquals(trainLines(full), trainLines(killed), variant + ": losses after resume differ");
-            assertEquals(Files.readAllLines(full.resolve("metrics.jsonl")).stream().filter(l -> l.contains("eval")).toList(),
-                    Files.readAllLines(killed.resolve("metrics.jsonl")).stream().filter(l -> l.contains("eval")).toList());
-            assertArrayEquals(Files.readAllBytes(full.resolve("last").resolve("model.safetensors")),
-                    Files.readAllBytes(killed.resolve("last").resolve("model.safetensors")));
         }
+        assertEquals(trainLines(full), trainLines(killed), c.variant() + ": losses after resume differ");
+        assertEquals(Files.readAllLines(full.resolve("metrics.jsonl")).stream().filter(l -> l.contains("eval")).toList(),
+                Files.readAllLines(killed.resolve("metrics.jsonl")).stream().filter(l -> l.contains("eval")).toList());
+        for (String f : new String[] {"model.safetensors", "optimizer.safetensors"}) {
+            assertArrayEquals(Files.readAllBytes(full.resolve("last").resolve(f)), Files.readAllBytes(killed.resolve("last").resolve(f)), f);
+        }
+        assertArrayEquals(Files.readAllBytes(full.resolve("checkpoint").resolve("model.safetensors")),
+                Files.readAllBytes(killed.resolve("checkpoint").resolve("model.safetensors")), "best model");
     }
 
     @Test
