@@ -206,7 +206,7 @@ public final class InferenceBench {
         Map<String, int[]> floats = InferenceModel.floatShapes(c);
         return InferenceModel.fromWeights(c, name -> {
             int n;
-            int[] shape = floats.get(name);
+            int[] shape = name.equals(InferenceModel.HEAD_WEIGHT) ? new int[] {c.vocabSize(), c.dModel()} : floats.get(name);
             if (shape != null) {
                 n = 1;
                 for (int d : shape) {
@@ -238,7 +238,7 @@ public final class InferenceBench {
         Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null); // warm-up
         Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null);
         Generator.Result r = median(m, prompt, max, Strategies.full());
-        long headBytes = 4L * m.V * m.C;
+        long headBytes = m.head.bytes();
         System.out.printf(Locale.ROOT, "decode %s (random init, %.1f MB packed ternary + %.1f MB float head): prefill %.1f tok/s,"
                         + " decode %.1f tok/s (%d tokens; setup %.1f s)%n", preset, m.packedBytes() / 1e6, headBytes / 1e6,
                 r.stats().prefillTokensPerSecond(), r.stats().decodeTokensPerSecond(), r.stats().decodeTokens,

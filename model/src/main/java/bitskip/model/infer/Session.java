@@ -41,11 +41,13 @@ public final class Session {
     private int n;
     /** Rows processed per layer since creation (compute accounting: row × layer evaluations). */
     private long rowLayers;
-    /** Passes over the LM head since creation (one per dense product, whatever its number of rows). */
+    /** Passes over the LM head since creation (one per head product, whatever its number of rows). */
     private long headPasses;
+    /** Passes over the draft head since creation. */
+    private long draftPasses;
 
     // scratch, planned for maxRows rows
-    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, scores, normRow, logits, row;
+    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, scores, normRow, logits, row, draftLogits;
     private final short[] qs;
     private final int[] acc;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
@@ -94,6 +96,7 @@ public final class Session {
         normRow = new float[m.C];
         row = new float[m.C];
         logits = new float[m.V];
+        draftLogits = new float[m.draft == null ? 0 : m.draft.size()];
         rLn = new float[m.C];
         rMean = new float[1];
         rRstd = new float[1];
@@ -126,6 +129,10 @@ public final class Session {
 
     public long headPasses() {
         return headPasses;
+    }
+
+    public long draftPasses() {
+        return draftPasses;
     }
 
     /** Forgets positions [length, ...): every layer's cache is cropped to them. */
@@ -180,6 +187,26 @@ public final class Session {
             frontier[pos] = 0;
         }
         n = p0 + cnt;
+        return runLayers(depth, rule);
+    }
+
+    /**
+     * Runs every position through layers [0, depth) that has not been through them yet (lazy fill, in
+     * position order), adding no token: deepens the exits of earlier calls, e.g. to read each exit of the
+     * same positions in turn. Returns depth.
+     */
+    public int deepen(int depth) {
+        if (depth < 1 || depth > m.L) {
+            throw new IllegalArgumentException("depth " + depth + " must be in [1, " + m.L + "]");
+        }
+        if (n == 0) {
+            throw new IllegalArgumentException("nothing to deepen: the session holds no positions");
+        }
+        return runLayers(depth, null);
+    }
+
+    /** Layers [0, depth) for positions from each layer's fill index on; with a rule, stops where it says. */
+    private int runLayers(int depth, ExitRule rule) {
         logitsPos = -1;
         blockCount = 0;
         int d = 0;
@@ -259,13 +286,42 @@ public final class Session {
         blockCount = count;
     }
 
+    /**
+     * The logits computed by the last {@link #prepareLogits}: row i (V floats from i·V) is position
+     * blockPos + i. Valid until the next advance, deepen or crop; for readers that take every row at once.
+     */
+    float[] blockLogits() {
+        return block;
+    }
+
     /** out (count × V) = the shared head on the final LayerNorm of positions [pos, pos + count), in one pass. */
     private void head(float[] out, float[] norm, int pos, int count) {
+        finalNorm(norm, pos, count);
+        m.head.forward(out, norm, 0, count, m.par);
+        headPasses++;
+    }
+
+    private void finalNorm(float[] norm, int pos, int count) {
         for (int i = 0; i < count; i++) {
             RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
         }
-        PackedGemm.dense(out, norm, 0, m.head, count, m.C, m.V, m.par);
-        headPasses++;
+    }
+
+    /**
+     * The draft head's logits (V_d, in the order of {@code model().draft().ids}) of position pos at its
+     * frontier: the final LayerNorm and the rows of the head for the draft vocabulary, computed exactly as
+     * the same rows of {@link #logits} (bit-identical values, a V_d/V share of the bytes). The array is reused by
+     * the next call.
+     */
+    public float[] draftLogits(int pos) {
+        checkPos(pos);
+        if (m.draft == null) {
+            throw new IllegalStateException("the model has no draft head (export it with --draft-tokens N)");
+        }
+        finalNorm(normRow, pos, 1);
+        m.draft.head.forward(draftLogits, normRow, 0, 1, m.par);
+        draftPasses++;
+        return draftLogits;
     }
 
     /** The hidden state (C) of position pos at its frontier, copied. */
