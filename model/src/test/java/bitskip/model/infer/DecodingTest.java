@@ -197,6 +197,28 @@ class DecodingTest {
     }
 
     @Test
+    void argmaxIsTheLowestIndexOfTheLargestLogit() {
+        Random r = new Random(3);
+        for (int V : new int[] {1, 7, 16, 17, 100, 50257}) {
+            for (int trial = 0; trial < 20; trial++) {
+                float[] x = new float[V + 3];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) r.nextInt(trial % 2 == 0 ? 5 : 100000); // many ties, or few
+                }
+                int want = 0;
+                for (int i = 1; i < V; i++) {
+                    if (x[i] > x[want]) {
+                        want = i;
+                    }
+                }
+                assertEquals(want, Sampler.argmax(x, V), "V " + V + " trial " + trial);
+            }
+        }
+        assertEquals(2, Sampler.argmax(new float[] {1, Float.NaN, 3, 2}, 4), "a NaN is skipped as the scalar scan does");
+        assertEquals(0, Sampler.argmax(new float[] {-0.0f, 0.0f}, 2), "-0 and +0 tie: the first");
+    }
+
+    @Test
     void selfSpeculationRunsToTheEndOfTheContext() {
         int[] p = prompt(5, 0);
         int max = trained.ctx() - p.length; // fills the whole context
