@@ -138,6 +138,11 @@ class CommandsTest {
             r = run(new ExportCommand(), "--checkpoint", ckpt.toString(), "--out", out.toString(), "--train", text.toString());
             assertEquals("2", r[0]);
             assertTrue(r[1].contains("give --draft-tokens N too"), r[1]);
+            byte[] file = Files.readAllBytes(out);
+            r = run(new EvalCommand(), "--model", out.toString(), "--text", text.toString(), "--json", out.toString());
+            assertEquals("2", r[0]);
+            assertTrue(r[1].contains("--json " + out + " is the input file"), r[1]);
+            assertArrayEquals(file, Files.readAllBytes(out));
             r = run(new EvalCommand(), "--model", out.toString(), "--checkpoint", ckpt.toString());
             assertEquals("2", r[0]);
             r = run(new EvalCommand(), "--model", out.toString(), "--text", text.toString(), "--backend", "cpu");
