@@ -386,26 +386,26 @@ public final class DeployFile {
     }
 
     static String crc32c(float[] a) {
-        CRC32C crc = new CRC32C();
-        ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < a.length; ) {
-            int n = Math.min(a.length - i, buf.capacity() / 4);
-            buf.clear();
-            buf.asFloatBuffer().put(a, i, n);
-            buf.limit(4 * n);
-            crc.update(buf);
-            i += n;
-        }
-        return hex(crc.getValue());
+        return crc32c(a.length, (buf, from, n) -> buf.asFloatBuffer().put(a, from, n));
     }
 
     static String crc32c(int[] a) {
+        return crc32c(a.length, (buf, from, n) -> buf.asIntBuffer().put(a, from, n));
+    }
+
+    /** Puts elements [from, from + n) of an array of 4-byte elements into buf at its position 0. */
+    private interface Chunk {
+        void put(ByteBuffer buf, int from, int n);
+    }
+
+    /** CRC-32C of length 4-byte elements as little-endian bytes, converted 16K elements at a time. */
+    private static String crc32c(int length, Chunk chunk) {
         CRC32C crc = new CRC32C();
         ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < a.length; ) {
-            int n = Math.min(a.length - i, buf.capacity() / 4);
+        for (int i = 0; i < length; ) {
+            int n = Math.min(length - i, buf.capacity() / 4);
             buf.clear();
-            buf.asIntBuffer().put(a, i, n);
+            chunk.put(buf, i, n);
             buf.limit(4 * n);
             crc.update(buf);
             i += n;

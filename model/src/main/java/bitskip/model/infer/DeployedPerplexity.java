@@ -88,16 +88,7 @@ public final class DeployedPerplexity {
                 last = now;
             }
         }
-        double[] exitLoss = null, exitLossBm = null;
-        if (exits) {
-            exitLoss = new double[L];
-            exitLossBm = new double[L];
-            for (int l = 0; l < L; l++) {
-                exitLoss[l] = exitSum[l] / tokens;
-                exitLossBm[l] = exitBatchMeans[l] / n;
-            }
-        }
-        return new Perplexity(tokens, n, B, sum / tokens, batchMeans / n, exitLoss, exitLossBm);
+        return Perplexity.ofSums(tokens, n, B, sum, batchMeans, exits ? exitSum : null, exits ? exitBatchMeans : null);
     }
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
