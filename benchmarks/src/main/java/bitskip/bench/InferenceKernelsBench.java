@@ -2,6 +2,7 @@ package bitskip.bench;
 
 import bitskip.kernels.TernaryPack;
 import bitskip.model.infer.InferenceBench;
+import bitskip.model.infer.LmHead;
 import bitskip.model.infer.PackedGemm;
 import bitskip.model.infer.Parallel;
 import java.util.SplittableRandom;
@@ -20,10 +21,11 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The two products of packed inference on the decode shapes, for N rows at once (N = 1: one decoded token;
- * N = k + 1: a self-speculative verification of k drafts): the float LM head (V = 50,257 outputs, d_model C
- * inputs, {@link PackedGemm#dense}) and the int8 × ternary FFN up projection C → 4C ({@link PackedGemm#ternary},
- * i2_g128). Threads: {@code -p threads=N} (default 2). Weight bytes per call: head 4·C·V, FFN C·4C/4.
+ * The products of packed inference on the decode shapes, for N rows at once (N = 1: one decoded token;
+ * N = k + 1: a self-speculative verification of k drafts): the LM head (V = 50,257 outputs, d_model C inputs)
+ * in float ({@link PackedGemm#dense}) and in int8 ({@link LmHead}, per-row scales), and the int8 × ternary FFN
+ * up projection C → 4C ({@link PackedGemm#ternary}, i2_g128). Threads: {@code -p threads=N} (default 2).
+ * Weight bytes per call: float head 4·C·V, int8 head C·V + 4·V, FFN C·4C/4.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -46,6 +48,7 @@ public class InferenceKernelsBench {
     static final int V = 50257;
     Parallel par;
     float[] head, x, logits;
+    LmHead int8Head;
     byte[] packed;
     short[] q;
     int[] acc;
@@ -59,6 +62,7 @@ public class InferenceKernelsBench {
         for (int i = 0; i < head.length; i++) {
             head[i] = (float) (r.nextDouble() - 0.5);
         }
+        int8Head = LmHead.quantize(head, V, C);
         x = new float[N * C];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) r.nextDouble();
@@ -77,6 +81,12 @@ public class InferenceKernelsBench {
     @Benchmark
     public float headDense() {
         PackedGemm.dense(logits, x, 0, head, N, C, V, par);
+        return logits[V - 1];
+    }
+
+    @Benchmark
+    public float headInt8() {
+        int8Head.forward(logits, x, 0, N, par);
         return logits[V - 1];
     }
 

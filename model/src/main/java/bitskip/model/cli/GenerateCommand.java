@@ -43,14 +43,14 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--temperature", description = "Sample at this temperature.")
     Float temperature;
 
-    @Option(names = "--top-k", defaultValue = "0", description = "Sample among the k most likely tokens (0 = all).")
-    int topK;
+    @Option(names = "--top-k", description = "With --temperature: sample among the k most likely tokens (default 0 = all).")
+    Integer topK;
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
-    float topP;
+    @Option(names = "--top-p", description = "With --temperature: nucleus sampling mass (default 1.0).")
+    Float topP;
 
-    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
-    long seed;
+    @Option(names = "--seed", description = "With --temperature: sampling seed (default 0).")
+    Long seed;
 
     @Option(names = "--strategy", defaultValue = "full",
             description = "full, exit, router, confidence or self-speculative (default: ${DEFAULT-VALUE}).")
@@ -65,6 +65,10 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--drafts", defaultValue = "4", description = "Draft tokens K of self-speculative (default: ${DEFAULT-VALUE}).")
     int drafts;
+
+    @Option(names = "--no-draft-head", description = "Ignore the model's draft head: self-speculative drafts and "
+            + "confidence exits score the whole vocabulary (by default they use the draft head when the file has one).")
+    boolean noDraftHead;
 
     @Option(names = "--prefill-batch", defaultValue = "64", description = "Prompt tokens per batch (default: ${DEFAULT-VALUE}).")
     int prefillBatch;
@@ -90,6 +94,7 @@ public final class GenerateCommand implements Callable<Integer> {
         } else {
             throw new IllegalArgumentException("give --prompt TEXT or --prompt-ids 1,2,3");
         }
+        boolean useDraft = m.draft() != null && !noDraftHead;
         int L = m.layers();
         int E = exitLayer == null ? Math.max(1, L / 2) : exitLayer;
         if (E < 1 || E > L) {
@@ -99,15 +104,21 @@ public final class GenerateCommand implements Callable<Integer> {
             case "full" -> Strategies.full();
             case "exit" -> Strategies.fixedExit(E);
             case "router" -> Strategies.router(threshold != null ? threshold : m.config.routerThreshold());
-            case "confidence" -> Strategies.confidence(threshold != null ? threshold : 0.9f);
-            case "self-speculative" -> Strategies.selfSpeculative(E, drafts);
+            case "confidence" -> useDraft ? Strategies.confidenceDraftFiltered(threshold != null ? threshold : 0.9f)
+                    : Strategies.confidence(threshold != null ? threshold : 0.9f);
+            case "self-speculative" -> Strategies.selfSpeculative(E, drafts, useDraft);
             default -> throw new IllegalArgumentException("unknown --strategy '" + strategy
                     + "'; known: full, exit, router, confidence, self-speculative");
         };
         if (greedy && temperature != null) {
             throw new IllegalArgumentException("--greedy and --temperature exclude each other");
         }
-        Sampler sampler = temperature == null ? Sampler.greedy() : Sampler.sampling(temperature, topK, topP, seed);
+        if (temperature == null && (topK != null || topP != null || seed != null)) {
+            throw new IllegalArgumentException((topP != null ? "--top-p" : topK != null ? "--top-k" : "--seed")
+                    + " applies to sampling: give --temperature T too (without it decoding is greedy)");
+        }
+        Sampler sampler = temperature == null ? Sampler.greedy()
+                : Sampler.sampling(temperature, topK == null ? 0 : topK, topP == null ? 1.0f : topP, seed == null ? 0 : seed);
         int eos = gpt2 ? Tokenizer.GPT2_END_OF_TEXT : -1;
 
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false,
@@ -138,7 +149,13 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         out.println();
         out.flush();
-        System.err.println(r.stats().summary(st.name(), L) + "; " + par.threads() + " threads");
+        int made = r.tokens().length;
+        if (made < maxTokens && r.tokens()[made - 1] != eos) {
+            System.err.println("bitskip: generation stopped after " + made + " of " + maxTokens + " tokens: the context of "
+                    + m.ctx() + " positions is full (the prompt took " + ids.length + ")");
+        }
+        System.err.println(r.stats().summary(st.name(), L) + "; " + par.threads() + " threads; " + m.head().format.id
+                + " head" + (useDraft ? ", draft head of " + m.draft().size() + " tokens" : ""));
         return 0;
     }
 }

@@ -75,11 +75,20 @@ public record Perplexity(long tokens, int batches, int batchSize, double loss, d
             }
             tokens += bt;
         }
+        return ofSums(tokens, n, B, sum, batchMeans, exits ? exitSum : null, exits ? exitBatchMeans : null);
+    }
+
+    /**
+     * From the sums over batches: of the cross-entropy (sum), of each batch's mean (batchMeans), and the same per
+     * exit (null when exits were not computed), over tokens predicted tokens in n batches of B.
+     */
+    public static Perplexity ofSums(long tokens, int n, int B, double sum, double batchMeans, double[] exitSum,
+                                    double[] exitBatchMeans) {
         double[] exitLoss = null, exitLossBm = null;
-        if (exits) {
-            exitLoss = new double[L];
-            exitLossBm = new double[L];
-            for (int l = 0; l < L; l++) {
+        if (exitSum != null) {
+            exitLoss = new double[exitSum.length];
+            exitLossBm = new double[exitSum.length];
+            for (int l = 0; l < exitSum.length; l++) {
                 exitLoss[l] = exitSum[l] / tokens;
                 exitLossBm[l] = exitBatchMeans[l] / n;
             }

@@ -22,6 +22,8 @@ public final class DecodeStats {
      * token reads, so this, more than the exit layer, says what a strategy costs.
      */
     public long headPasses;
+    /** Passes over the draft head (the draft vocabulary's rows only). */
+    public long draftPasses;
 
     public double prefillTokensPerSecond() {
         return prefillNanos == 0 ? Double.NaN : promptTokens / (prefillNanos / 1e9);
@@ -55,6 +57,9 @@ public final class DecodeStats {
                     acceptanceRate(), accepted, drafted, verifyPasses));
         }
         b.append(String.format(Locale.ROOT, "; %d row-layer evaluations, %d head passes", rowLayers, headPasses));
+        if (draftPasses > 0) {
+            b.append(String.format(Locale.ROOT, ", %d draft-head passes", draftPasses));
+        }
         return b.toString();
     }
 }

@@ -68,6 +68,7 @@ public final class Generator {
         stats.decodeTokens = count - 1;
         stats.rowLayers = s.rowLayers();
         stats.headPasses = s.headPasses();
+        stats.draftPasses = s.draftPasses();
         return new Result(Arrays.copyOf(out, count), stats);
     }
 }

@@ -16,28 +16,36 @@ import java.util.SplittableRandom;
 /**
  * Inference benchmarks, printed as one line each (run with {@code --add-modules jdk.incubator.vector}):
  * <ol>
- *   <li>{@code memory}: the packed ternary GEMV (int8 × i2_g128) on a matrix far larger than the caches, in
- *       GB/s of packed weights, against the machine's bandwidth measured in the same process: a STREAM-style
- *       copy (read + write bytes) and a read-only sum, all with all threads. After 40 GEMV calls of warm-up,
- *       {@code --gemv-rounds} rounds each measure copy (best of 3), read (best of 3) and GEMV (best of 10) one
- *       right after the other and print their ratios; the summary gives the median and range of the ratios.
- *       Rounds, because this machine's bandwidth is not steady: a single copy figure taken a minute before
- *       the GEMV can belong to another state of the machine (see benchmarks/README.md);</li>
- *   <li>{@code decode}: single-stream prefill and decode tokens/s of random-initialized presets after a
- *       warm-up run (weights random: the speed does not depend on them);</li>
+ *   <li>{@code memory}: the two GEMVs of decoding on a matrix far larger than the caches, in GB/s of weights
+ *       read: the packed ternary GEMV (int8 × i2_g128) and the int8 head GEMV ({@link LmHead}, int8 weights,
+ *       per-row scales), against the machine's bandwidth measured in the same process: a STREAM-style copy
+ *       (read + write bytes) and a read-only sum, all with all threads. After 40 calls of each GEMV as
+ *       warm-up, {@code --gemv-rounds} rounds each measure copy (best of 3), read (best of 3) and each GEMV
+ *       (best of 10) one right after the other and print their ratios; the summary gives the median and range
+ *       of the ratios. Rounds, because this machine's bandwidth is not steady: a single copy figure taken a
+ *       minute before the GEMV can belong to another state of the machine (see benchmarks/README.md);</li>
+ *   <li>{@code decode}: single-stream prefill and decode tokens/s of random-initialized presets (weights
+ *       random: the speed does not depend on them), with the float head and with the int8 head, alternating in
+ *       one process ({@code --alternations} pairs, each the median of 5 generations);</li>
  *   <li>{@code sweep} (with {@code --model FILE}, a deployed trained model): exit layer × drafts, tokens/s,
- *       acceptance and agreement with the full model, the autoregressive baseline measured in the same run.</li>
+ *       acceptance and agreement with the full model, the autoregressive baseline measured in the same run;
+ *       with a draft head also the drafts on the whole head, and the draft-filtered confidence exit; with
+ *       {@code --baseline FILE} (e.g. the float-head export of the same checkpoint) that file's full model
+ *       too, so every ratio is given against both. {@code --prompts FILE}: one prompt per line (GPT-2 BPE);
+ *       a strategy's speed is then its tokens over its time summed over the prompts.</li>
  * </ol>
- * Arguments: {@code [--presets tiny,small,paper-85m] [--tokens N] [--gemv-rows R --gemv-cols C] [--gemv-rounds K]
- * [--model FILE --prompt-ids 1,2,3] [--threads T]}.
+ * Arguments: {@code [--presets tiny,small,paper-85m] [--tokens N] [--alternations A] [--gemv-rows R --gemv-cols C]
+ * [--gemv-rounds K] [--no-memory] [--model FILE [--baseline FILE] [--prompt-ids 1,2,3 | --prompts FILE]]
+ * [--threads T]}.
  */
 public final class InferenceBench {
     private InferenceBench() {}
 
     public static void main(String[] args) throws Exception {
         String presets = "tiny,small";
-        int tokens = 64, rows = 16384, cols = 16384, rounds = 5, threads = Runtime.getRuntime().availableProcessors();
-        Path model = null;
+        int tokens = 64, rows = 16384, cols = 16384, rounds = 5, alternations = 2;
+        int threads = Runtime.getRuntime().availableProcessors();
+        Path model = null, baseline = null, prompts = null;
         String promptIds = null;
         boolean skipMemory = false;
         for (int i = 0; i < args.length; i++) {
@@ -49,6 +57,9 @@ public final class InferenceBench {
                 case "--gemv-rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--model" -> model = Path.of(args[++i]);
                 case "--prompt-ids" -> promptIds = args[++i];
+                case "--prompts" -> prompts = Path.of(args[++i]);
+                case "--baseline" -> baseline = Path.of(args[++i]);
+                case "--alternations" -> alternations = Integer.parseInt(args[++i]);
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--no-memory" -> skipMemory = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
@@ -62,11 +73,12 @@ public final class InferenceBench {
         }
         if (!presets.isEmpty()) {
             for (String p : presets.split(",")) {
-                decode(p, tokens, par);
+                decode(p, tokens, alternations, par);
             }
         }
         if (model != null) {
-            sweep(DeployFile.read(model, par), promptIds, tokens);
+            sweep(DeployFile.read(model, par), baseline == null ? null : DeployFile.read(baseline, par),
+                    prompts(promptIds, prompts), tokens);
         }
     }
 
@@ -92,31 +104,41 @@ public final class InferenceBench {
     /** A benchmarked operation and the bytes it moves per call. */
     record Op(Runnable run, double bytes) {}
 
-    /** GEMV, copy and read in paired rounds (see the class comment); prints one line per round and a summary. */
+    /** GEMVs, copy and read in paired rounds (see the class comment); prints one line per round and a summary. */
     static void memory(int rows, int cols, int rounds, Parallel par) {
         if (rounds < 1) {
             throw new IllegalArgumentException("--gemv-rounds must be at least 1, got " + rounds);
         }
-        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par);
+        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par), head = int8HeadOp(rows, cols, par);
         System.out.printf(Locale.ROOT, "memory: copy of 2 x %d MB float arrays (read + write bytes), sum of a %d MB array, "
-                        + "gemv %dx%d packed i2_g128 (%.1f MB); %d rounds%n", COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20,
-                rows, cols, gemv.bytes() / 1e6, rounds);
+                        + "ternary gemv %dx%d packed i2_g128 (%.1f MB), int8 head gemv %dx%d (%.1f MB); %d rounds%n",
+                COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20, rows, cols, gemv.bytes() / 1e6, rows, cols, head.bytes() / 1e6,
+                rounds);
         // timing every call showed the JIT's final GEMV code arriving only after 15–20 calls
         bestGBs(40, 40, gemv.bytes(), gemv.run());
-        double[] ofCopy = new double[rounds], ofRead = new double[rounds];
-        double bestGemv = 0;
+        bestGBs(40, 40, head.bytes(), head.run());
+        double[][] ofCopy = new double[2][rounds], ofRead = new double[2][rounds];
+        double[] best = new double[2];
+        Op[] gemvs = {gemv, head};
+        String[] names = {"ternary gemv", "int8 head gemv"};
         for (int k = 0; k < rounds; k++) {
             double c = bestGBs(4, 1, copy.bytes(), copy.run());
             double r = bestGBs(4, 1, read.bytes(), read.run());
-            double g = bestGBs(11, 1, gemv.bytes(), gemv.run());
-            bestGemv = Math.max(bestGemv, g);
-            ofCopy[k] = g / c;
-            ofRead[k] = g / r;
-            System.out.printf(Locale.ROOT, "round %d: copy %.2f GB/s, read %.2f GB/s, gemv %.2f GB/s = %.0f%% of the copy, %.0f%% of the read%n",
-                    k + 1, c, r, g, 100 * ofCopy[k], 100 * ofRead[k]);
+            StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "round %d: copy %.2f GB/s, read %.2f GB/s", k + 1, c, r));
+            for (int g = 0; g < 2; g++) {
+                double x = bestGBs(11, 1, gemvs[g].bytes(), gemvs[g].run());
+                best[g] = Math.max(best[g], x);
+                ofCopy[g][k] = x / c;
+                ofRead[g][k] = x / r;
+                line.append(String.format(Locale.ROOT, "; %s %.2f GB/s = %.0f%% of the copy, %.0f%% of the read", names[g], x,
+                        100 * ofCopy[g][k], 100 * ofRead[g][k]));
+            }
+            System.out.println(line);
         }
-        System.out.printf(Locale.ROOT, "gemv: best %.2f GB/s; per round %s of the copy bandwidth, %s of the read bandwidth%n",
-                bestGemv, percentSpread(ofCopy), percentSpread(ofRead));
+        for (int g = 0; g < 2; g++) {
+            System.out.printf(Locale.ROOT, "%s: best %.2f GB/s; per round %s of the copy bandwidth, %s of the read bandwidth%n",
+                    names[g], best[g], percentSpread(ofCopy[g]), percentSpread(ofRead[g]));
+        }
     }
 
     /** "median M% (min A–B%)" of the fractions x. */
@@ -199,6 +221,25 @@ public final class InferenceBench {
         return new Op(() -> PackedGemm.ternary(acc, q, packed, 1, Cp, OC, par), packed.length);
     }
 
+    /**
+     * One int8 head GEMV ({@link LmHead#forward}: the input row's 9-bit quantization, the int8 products, the
+     * per-row scaling) of a random OC × C int8 matrix; bytes = codes and scales.
+     */
+    static Op int8HeadOp(int OC, int C, Parallel par) {
+        SplittableRandom r = new SplittableRandom(2);
+        byte[] q = new byte[OC * C];
+        for (int i = 0; i < q.length; i++) {
+            q[i] = (byte) (r.nextInt(255) - 127);
+        }
+        float[] scale = new float[OC], x = new float[C], out = new float[OC];
+        java.util.Arrays.fill(scale, 0.01f);
+        for (int i = 0; i < C; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        LmHead h = LmHead.int8(q, scale, OC, C);
+        return new Op(() -> h.forward(out, x, 0, 1, par), h.bytes());
+    }
+
     /** A random-initialized model of a preset (bitskip variant, paper profile). */
     static InferenceModel randomModel(String preset, Parallel par) {
         BitSkipConfig c = Presets.build(preset, "paper", "bitskip");
@@ -206,7 +247,7 @@ public final class InferenceBench {
         Map<String, int[]> floats = InferenceModel.floatShapes(c);
         return InferenceModel.fromWeights(c, name -> {
             int n;
-            int[] shape = floats.get(name);
+            int[] shape = name.equals(InferenceModel.HEAD_WEIGHT) ? new int[] {c.vocabSize(), c.dModel()} : floats.get(name);
             if (shape != null) {
                 n = 1;
                 for (int d : shape) {
@@ -227,22 +268,32 @@ public final class InferenceBench {
         }, par);
     }
 
-    static void decode(String preset, int tokens, Parallel par) {
+    /**
+     * Decode speed of a random-initialized preset with the float head and with the int8 head, alternating in
+     * one process: each of `alternations` pairs is the median of RUNS generations of each.
+     */
+    static void decode(String preset, int tokens, int alternations, Parallel par) {
         long t0 = System.nanoTime();
-        InferenceModel m = randomModel(preset, par);
+        InferenceModel f32 = randomModel(preset, par), int8 = f32.withHead(LmHead.Format.INT8);
         int[] prompt = new int[16];
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = 100 + 37 * i;
         }
-        int max = Math.min(tokens, m.ctx() - prompt.length);
-        Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null); // warm-up
-        Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null);
-        Generator.Result r = median(m, prompt, max, Strategies.full());
-        long headBytes = 4L * m.V * m.C;
-        System.out.printf(Locale.ROOT, "decode %s (random init, %.1f MB packed ternary + %.1f MB float head): prefill %.1f tok/s,"
-                        + " decode %.1f tok/s (%d tokens; setup %.1f s)%n", preset, m.packedBytes() / 1e6, headBytes / 1e6,
-                r.stats().prefillTokensPerSecond(), r.stats().decodeTokensPerSecond(), r.stats().decodeTokens,
-                (System.nanoTime() - t0) / 1e9);
+        int max = Math.min(tokens, f32.ctx() - prompt.length);
+        for (InferenceModel m : new InferenceModel[] {f32, int8}) { // warm-up
+            Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null);
+            Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null);
+        }
+        System.out.printf(Locale.ROOT, "decode %s (random init, %.1f MB packed ternary; head %.1f MB float, %.1f MB int8; setup %.1f s)%n",
+                preset, f32.packedBytes() / 1e6, f32.head.bytes() / 1e6, int8.head.bytes() / 1e6, (System.nanoTime() - t0) / 1e9);
+        for (int a = 0; a < alternations; a++) {
+            Generator.Result rf = median(f32, prompt, max, Strategies.full());
+            Generator.Result ri = median(int8, prompt, max, Strategies.full());
+            double f = rf.stats().decodeTokensPerSecond(), i = ri.stats().decodeTokensPerSecond();
+            System.out.printf(Locale.ROOT, "decode %s: float head %.1f tok/s (%.3f ms/token), int8 head %.1f tok/s (%.3f ms/token): "
+                            + "x%.2f; prefill %.1f / %.1f tok/s (%d tokens, median of %d)%n", preset, f, 1e3 / f, i, 1e3 / i, i / f,
+                    rf.stats().prefillTokensPerSecond(), ri.stats().prefillTokensPerSecond(), rf.stats().decodeTokens, RUNS);
+        }
     }
 
     /** Runs per sweep entry: a generation of ~100 tokens takes well under a second, so one run is noisy. */
@@ -258,44 +309,109 @@ public final class InferenceBench {
         return rs.get(RUNS / 2);
     }
 
-    static void sweep(InferenceModel m, String promptIds, int tokens) {
-        int[] prompt;
-        if (promptIds != null) {
-            prompt = java.util.Arrays.stream(promptIds.split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
-        } else {
-            prompt = new int[] {464, 3290, 286, 262}; // "The history of the"
+    /** The prompts of a sweep: --prompt-ids, or one GPT-2-encoded line per prompt of --prompts, or "The history of the". */
+    static List<int[]> prompts(String promptIds, Path file) throws java.io.IOException {
+        List<int[]> out = new ArrayList<>();
+        if (promptIds != null && file != null) {
+            throw new IllegalArgumentException("give --prompt-ids or --prompts, not both");
         }
-        int max = Math.min(tokens, m.ctx() - prompt.length);
+        if (promptIds != null) {
+            out.add(java.util.Arrays.stream(promptIds.split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray());
+        } else if (file != null) {
+            bitskip.model.data.Tokenizer tok = bitskip.model.data.Tokenizer.gpt2();
+            for (String line : java.nio.file.Files.readAllLines(file)) {
+                if (!line.isBlank()) {
+                    out.add(tok.encode(line.strip()));
+                }
+            }
+            if (out.isEmpty()) {
+                throw new IllegalArgumentException(file + ": no prompt (one per line)");
+            }
+        } else {
+            out.add(new int[] {464, 3290, 286, 262}); // "The history of the"
+        }
+        return out;
+    }
+
+    /** One strategy's generations over every prompt (each the median of RUNS): tokens and statistics summed. */
+    record Sweep(int[][] tokens, long decodeTokens, long decodeNanos, long drafted, long accepted, long exitSum, long exits) {
+        double tokensPerSecond() {
+            return decodeTokens / (decodeNanos / 1e9);
+        }
+
+        static Sweep of(InferenceModel m, List<int[]> prompts, int tokens, DecodingStrategy st) {
+            int[][] out = new int[prompts.size()][];
+            long dt = 0, dn = 0, dr = 0, ac = 0, es = 0, ex = 0;
+            for (int i = 0; i < out.length; i++) {
+                int[] p = prompts.get(i);
+                Generator.Result r = median(m, p, Math.min(tokens, m.ctx() - p.length), st);
+                out[i] = r.tokens();
+                DecodeStats s = r.stats();
+                dt += s.decodeTokens;
+                dn += s.decodeNanos;
+                dr += s.drafted;
+                ac += s.accepted;
+                es += s.exitLayerSum;
+                ex += s.exitCount;
+            }
+            return new Sweep(out, dt, dn, dr, ac, es, ex);
+        }
+
+        /** Share of positions, over every prompt, whose token equals base's. */
+        double agreement(Sweep base) {
+            long same = 0, all = 0;
+            for (int i = 0; i < tokens.length; i++) {
+                for (int j = 0; j < base.tokens[i].length; j++) {
+                    same += j < tokens[i].length && tokens[i][j] == base.tokens[i][j] ? 1 : 0;
+                    all++;
+                }
+            }
+            return (double) same / all;
+        }
+    }
+
+    static void sweep(InferenceModel m, InferenceModel other, List<int[]> prompts, int tokens) {
         List<DecodingStrategy> all = new ArrayList<>();
+        boolean draft = m.draft != null;
         for (int E = 1; E < m.L; E++) {
             all.add(Strategies.fixedExit(E));
             for (int K : new int[] {2, 4, 8}) {
-                all.add(Strategies.selfSpeculative(E, K));
+                all.add(Strategies.selfSpeculative(E, K, true));
+                if (draft) {
+                    all.add(Strategies.selfSpeculative(E, K, false));
+                }
             }
         }
         for (float t : new float[] {0.5f, 0.9f}) { // the adaptive exits, at the paper's threshold and a strict one
             all.add(Strategies.router(t));
             all.add(Strategies.confidence(t));
+            if (draft) {
+                all.add(Strategies.confidenceDraftFiltered(t));
+            }
         }
         // warm-up: every strategy once, so that the baseline is not measured on colder code than the others
-        Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 64, null);
-        for (DecodingStrategy st : all) {
-            Generator.generate(m, prompt, max, st, Sampler.greedy(), -1, 64, null);
+        for (InferenceModel x : other == null ? new InferenceModel[] {m} : new InferenceModel[] {m, other}) {
+            Sweep.of(x, prompts.subList(0, 1), tokens, Strategies.full());
         }
-        Generator.Result base = median(m, prompt, max, Strategies.full());
-        System.out.printf(Locale.ROOT, "sweep baseline full: decode %.1f tok/s (median of %d runs of %d tokens)%n",
-                base.stats().decodeTokensPerSecond(), RUNS, max);
         for (DecodingStrategy st : all) {
-            Generator.Result r = median(m, prompt, max, st);
-            int same = 0;
-            for (int i = 0; i < Math.min(r.tokens().length, base.tokens().length); i++) {
-                same += r.tokens()[i] == base.tokens()[i] ? 1 : 0;
-            }
-            System.out.printf(Locale.ROOT, "sweep %-28s decode %8.1f tok/s (x%.2f)  acceptance %s  agreement %.3f  mean exit %.2f%n",
-                    st.name(), r.stats().decodeTokensPerSecond(),
-                    r.stats().decodeTokensPerSecond() / base.stats().decodeTokensPerSecond(),
-                    Double.isNaN(r.stats().acceptanceRate()) ? "  -  " : String.format(Locale.ROOT, "%.3f", r.stats().acceptanceRate()),
-                    (double) same / base.tokens().length, r.stats().meanExitLayer());
+            Sweep.of(m, prompts.subList(0, 1), tokens, st);
+        }
+        String heads = m.head.format.id + " head" + (draft ? ", draft head of " + m.draft.size() + " tokens" : "");
+        Sweep base = Sweep.of(m, prompts, tokens, Strategies.full());
+        Sweep otherBase = other == null ? null : Sweep.of(other, prompts, tokens, Strategies.full());
+        System.out.printf(Locale.ROOT, "sweep baseline full (%s): decode %.1f tok/s (%d prompts, up to %d tokens each, median of %d runs)%n",
+                heads, base.tokensPerSecond(), prompts.size(), tokens, RUNS);
+        if (otherBase != null) {
+            System.out.printf(Locale.ROOT, "sweep baseline full (--baseline, %s head): decode %.1f tok/s; agreement with this "
+                    + "file's full model %.3f%n", other.head.format.id, otherBase.tokensPerSecond(), otherBase.agreement(base));
+        }
+        for (DecodingStrategy st : all) {
+            Sweep r = Sweep.of(m, prompts, tokens, st);
+            System.out.printf(Locale.ROOT, "sweep %-44s decode %8.1f tok/s (x%.2f%s)  acceptance %s  agreement %.3f  mean exit %.2f%n",
+                    st.name(), r.tokensPerSecond(), r.tokensPerSecond() / base.tokensPerSecond(),
+                    otherBase == null ? "" : String.format(Locale.ROOT, ", x%.2f of --baseline", r.tokensPerSecond() / otherBase.tokensPerSecond()),
+                    r.drafted == 0 ? "  -  " : String.format(Locale.ROOT, "%.3f", (double) r.accepted / r.drafted),
+                    r.agreement(base), (double) r.exitSum / r.exits);
         }
     }
 }

@@ -10,8 +10,9 @@ import java.util.function.Function;
 
 /**
  * A BitSkip model ready for inference: the six projections of every layer as packed ternary matrices
- * ({@link TernaryLinear}) with one alpha each, everything else (embeddings, position table, norms, routers,
- * final norm, LM head) in float. It computes what the training model computes in evaluation mode (no
+ * ({@link TernaryLinear}) with one alpha each, the LM head in float or int8 ({@link LmHead}), optionally a
+ * draft head for self-speculation ({@link DraftHead}), everything else (embeddings, position table, norms,
+ * routers, final norm) in float. It computes what the training model computes in evaluation mode (no
  * dropout, no layer skipping): W1.58 weights and per-token absmax activations of
  * {@code config.projectionBits()} bits, through integer kernels (int8 × ternary, int32 accumulation; see
  * {@code bitskip.kernels.TernaryMatmul}). Sessions ({@link Session}) hold the KV caches; the model itself
@@ -22,7 +23,10 @@ public final class InferenceModel {
     final int C, L, V, T, NH, NKV, HS, KV, F, H;
     final float[] wte, wpe;
     final Layer[] layers;
-    final float[] finalNormW, finalNormB, head;
+    final float[] finalNormW, finalNormB;
+    final LmHead head;
+    /** The draft head of self-speculation, or null. */
+    final DraftHead draft;
     final float[] cos, sin;
     final Parallel par;
 
@@ -38,7 +42,7 @@ public final class InferenceModel {
             "ffn.up_proj", "ffn.down_proj"};
 
     InferenceModel(BitSkipConfig c, float[] wte, float[] wpe, Layer[] layers, float[] finalNormW,
-                   float[] finalNormB, float[] head, Parallel par) {
+                   float[] finalNormB, LmHead head, DraftHead draft, Parallel par) {
         if (!c.ternary()) {
             throw new IllegalArgumentException("invalid configuration: ternary = false: a deployed model needs "
                     + "ternary weights (this one was trained with full-precision projections)");
@@ -59,7 +63,12 @@ public final class InferenceModel {
         this.layers = layers;
         this.finalNormW = finalNormW;
         this.finalNormB = finalNormB;
+        if (head.rows != c.vocabSize() || head.C != c.dModel()) {
+            throw new IllegalArgumentException("the LM head is " + head.rows + " x " + head.C + " but the configuration "
+                    + "implies " + c.vocabSize() + " x " + c.dModel());
+        }
         this.head = head;
+        this.draft = draft;
         this.par = par;
         cos = new float[T * HS / 2];
         sin = new float[T * HS / 2];
@@ -68,7 +77,29 @@ public final class InferenceModel {
 
     /** This model computing on other threads (the weights are shared, not copied). */
     public InferenceModel withParallel(Parallel p) {
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head, p);
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head, draft, p);
+    }
+
+    /** This model with its LM head in format f (int8: quantized per row; the draft head follows). */
+    public InferenceModel withHead(LmHead.Format f) {
+        LmHead h = head.as(f);
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, h,
+                draft == null ? null : new DraftHead(draft.ids, h), par);
+    }
+
+    /** This model with a draft head of the given vocabulary subset (ascending ids), or none for null. */
+    public InferenceModel withDraft(int[] ids) {
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head,
+                ids == null ? null : new DraftHead(ids, head), par);
+    }
+
+    public LmHead head() {
+        return head;
+    }
+
+    /** The draft head, or null when the model has none. */
+    public DraftHead draft() {
+        return draft;
     }
 
     /**
@@ -90,7 +121,8 @@ public final class InferenceModel {
         }
         return new InferenceModel(c, get.apply("tok_embeddings.weight"),
                 c.learnedPositions() ? get.apply("pos_embeddings.weight") : null, layers,
-                get.apply("final_norm.weight"), get.apply("final_norm.bias"), get.apply("lm_head.weight"), par);
+                get.apply("final_norm.weight"), get.apply("final_norm.bias"),
+                LmHead.f32(get.apply("lm_head.weight"), c.vocabSize(), c.dModel()), null, par);
     }
 
     static Layer layer(TernaryLinear[] p, String pre, Function<String, float[]> get) {
@@ -136,7 +168,10 @@ public final class InferenceModel {
         return out;
     }
 
-    /** Names and shapes of the float parameters a configuration implies (everything but projection weights). */
+    /**
+     * Names and shapes of the float parameters a configuration implies besides the projection weights and the
+     * LM head (whose form depends on the head format, see {@link DeployFile}).
+     */
     public static java.util.Map<String, int[]> floatShapes(BitSkipConfig c) {
         int C = c.dModel(), H = c.routerHidden();
         java.util.Map<String, int[]> out = new java.util.LinkedHashMap<>();
@@ -164,11 +199,10 @@ public final class InferenceModel {
         }
         out.put("final_norm.weight", new int[] {C});
         out.put("final_norm.bias", new int[] {C});
-        out.put("lm_head.weight", new int[] {c.vocabSize(), C});
         return out;
     }
 
-    /** The float parameter of that name (embeddings, norms, routers, head), or null. */
+    /** The float parameter of that name (embeddings, norms, routers; not the head), or null. */
     public float[] floatParam(String name) {
         if (name.equals("tok_embeddings.weight")) {
             return wte;
@@ -181,9 +215,6 @@ public final class InferenceModel {
         }
         if (name.equals("final_norm.bias")) {
             return finalNormB;
-        }
-        if (name.equals("lm_head.weight")) {
-            return head;
         }
         for (TernaryLinear p : projections()) {
             if (name.equals(p.name + ".norm.weight")) {
@@ -226,6 +257,9 @@ public final class InferenceModel {
             return a;
         }, par);
     }
+
+    /** The training model's name of the LM head weight (checkpoints, and float heads in deployable files). */
+    public static final String HEAD_WEIGHT = "lm_head.weight";
 
     /** A new session (empty KV caches) planned to process up to maxRows tokens per layer call. */
     public Session newSession(int maxRows) {

@@ -22,6 +22,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   32-bit sums every 32 groups (32·1016 = 32512 < 2^15): the sum is exact.</li>
  *   <li>{@link #dense}: float (N, C) times (OC, C)ᵀ for the LM head, with a fixed lane order per row (the
  *   result of a row does not depend on N or on the thread count).</li>
+ *   <li>{@link #int8}: the int8 LM head, (N, C) activation codes of at most 9 bits times (OC, C) int8 weights:
+ *   every product is exact in a 16-bit lane (|w·x| ≤ 127·258 < 2^15), pairs of neighbouring products are
+ *   added into 32-bit lanes, and the row sum is an exact int32 (so any order gives the same bits).</li>
  * </ul>
  * Both are split over output rows by {@link Parallel}.
  */
@@ -201,6 +204,78 @@ public final class PackedGemm {
     /** The 2-bit field whose low bit is at bit 14 - left, sign-extended: -1, 0 or +1 in every lane. */
     private static ShortVector field(ShortVector w, int left) {
         return w.lanewise(VectorOperators.LSHL, left).lanewise(VectorOperators.ASHR, 14);
+    }
+
+    /** Lanes of the int8 head's products: one 16-bit product per lane, the machine's preferred width. */
+    private static final VectorSpecies<Short> P16 = ShortVector.SPECIES_PREFERRED;
+    /** The int8 weights of one step, widened to P16 on load. */
+    private static final VectorSpecies<Byte> P8 = VectorSpecies.of(byte.class,
+            jdk.incubator.vector.VectorShape.forBitSize(P16.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> P32 = VectorSpecies.of(int.class, P16.vectorShape());
+    /** Largest activation code of the int8 head, so that 127·x fits in a 16-bit lane. */
+    public static final int INT8_X_MAX = 258;
+
+    /**
+     * acc[n·OC + o] = Σ_c w[o·C + c]·x[n·C + c] for n < N, o < OC, exactly: w int8 (|w| ≤ 127), x codes with
+     * |x| ≤ {@link #INT8_X_MAX}, C < 65536 (so the int32 sum cannot overflow). Rows of x go in pairs, each
+     * weight vector loaded and widened once for both; the sums are exact, so they do not depend on N, the
+     * thread count or the lane order.
+     */
+    public static void int8(int[] acc, short[] x, byte[] w, int N, int C, int OC, Parallel par) {
+        if (C >= 65536) {
+            throw new IllegalArgumentException("int8 head: C = " + C + " columns could overflow the int32 sums");
+        }
+        if (x.length < (long) N * C || w.length < (long) OC * C || acc.length < (long) N * OC) {
+            throw new IllegalArgumentException("array too short for N=" + N + " C=" + C + " OC=" + OC);
+        }
+        par.forRange(OC, (long) N * C * OC / 4, (from, to) -> int8Rows(acc, x, w, N, C, OC, from, to));
+    }
+
+    static void int8Rows(int[] acc, short[] x, byte[] w, int N, int C, int OC, int from, int to) {
+        int L = P16.length(), bound = C - C % L;
+        for (int o = from; o < to; o++) {
+            int wr = o * C;
+            int n = 0;
+            for (; n + 1 < N; n += 2) {
+                int x0 = n * C, x1 = x0 + C;
+                IntVector a0 = IntVector.zero(P32), a1 = a0;
+                for (int c = 0; c < bound; c += L) {
+                    ShortVector wv = (ShortVector) ByteVector.fromArray(P8, w, wr + c).convertShape(VectorOperators.B2S, P16, 0);
+                    a0 = a0.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x0 + c))));
+                    a1 = a1.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x1 + c))));
+                }
+                int s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+                for (int c = bound; c < C; c++) {
+                    s0 += w[wr + c] * x[x0 + c];
+                    s1 += w[wr + c] * x[x1 + c];
+                }
+                acc[n * OC + o] = s0;
+                acc[(n + 1) * OC + o] = s1;
+            }
+            if (n < N) {
+                int x0 = n * C;
+                IntVector a = IntVector.zero(P32);
+                for (int c = 0; c < bound; c += L) {
+                    ShortVector wv = (ShortVector) ByteVector.fromArray(P8, w, wr + c).convertShape(VectorOperators.B2S, P16, 0);
+                    a = a.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x0 + c))));
+                }
+                int s = a.reduceLanes(VectorOperators.ADD);
+                for (int c = bound; c < C; c++) {
+                    s += w[wr + c] * x[x0 + c];
+                }
+                acc[n * OC + o] = s;
+            }
+        }
+    }
+
+    /**
+     * The sums of neighbouring 16-bit lanes as 32-bit lanes: each int lane holds two products, the low one
+     * sign-extended by a left and an arithmetic right shift, the high one by an arithmetic right shift.
+     */
+    private static IntVector pairSums(ShortVector p) {
+        IntVector i = p.reinterpretAsInts();
+        return i.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
+                .add(i.lanewise(VectorOperators.ASHR, 16));
     }
 
     /**

@@ -1,5 +1,11 @@
 package bitskip.model.infer;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * The per-row float operations of inference, on slices of flat arrays (offsets instead of whole arrays).
  * Each reproduces the order of float operations of its kernel in {@code bitskip.kernels} (LayerNorm,
@@ -34,14 +40,27 @@ public final class RowOps {
         }
     }
 
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Per-thread buffer of codes as floats (grows, never shrinks). */
+    private static final ThreadLocal<float[]> CODES = ThreadLocal.withInitial(() -> new float[0]);
+    /** 1.5·2^23: (v + M) − M is v rounded to an integer, half to even (as Math.rint), for |v| <= 2^22. */
+    private static final float RINT_MAGIC = 12582912.0f;
+
     /**
      * Per-token absmax quantization of x[xOff..+C) to bits: writes the codes to q[qOff..+C) (and zeros up to
-     * qOff+Cp), returns s = max|x| clamped to >= 1e-6. Same operations as Quantize.activationForward.
+     * qOff+Cp), returns s = max|x| clamped to >= 1e-6. Same operations as Quantize.activationForward, on vector
+     * lanes: the maximum is exact in any order, (Q·x)/s is the same two IEEE operations, and Math.rint of a
+     * value of at most Q (< 2^22) in magnitude is (v + 1.5·2^23) − 1.5·2^23 exactly.
      */
     public static float quantize(short[] q, int qOff, int Cp, float[] x, int xOff, int C, int bits) {
         float Q = (float) ((1 << (bits - 1)) - 1);
-        float s = 0.0f;
-        for (int c = 0; c < C; c++) {
+        int cb = F.loopBound(C), L = F.length();
+        FloatVector mx = FloatVector.zero(F);
+        for (int c = 0; c < cb; c += L) {
+            mx = mx.max(FloatVector.fromArray(F, x, xOff + c).abs());
+        }
+        float s = mx.reduceLanes(VectorOperators.MAX);
+        for (int c = cb; c < C; c++) {
             float a = Math.abs(x[xOff + c]);
             if (a > s) {
                 s = a;
@@ -50,7 +69,21 @@ public final class RowOps {
         if (s < MIN_SCALE) {
             s = MIN_SCALE;
         }
-        for (int c = 0; c < C; c++) {
+        // the codes as floats on lanes, then narrowed one by one: JDK 17 does not compile the F2S conversion
+        // to vector instructions (measured ~10x slower than this)
+        float[] codes = CODES.get();
+        if (codes.length < cb) {
+            codes = new float[cb];
+            CODES.set(codes);
+        }
+        for (int c = 0; c < cb; c += L) {
+            FloatVector.fromArray(F, x, xOff + c).mul(Q).div(s).add(RINT_MAGIC).sub(RINT_MAGIC).max(-Q).min(Q)
+                    .intoArray(codes, c);
+        }
+        for (int c = 0; c < cb; c++) {
+            q[qOff + c] = (short) codes[c];
+        }
+        for (int c = cb; c < C; c++) {
             float v = (float) Math.rint((Q * x[xOff + c]) / s);
             if (v > Q) {
                 v = Q;
@@ -79,10 +112,39 @@ public final class RowOps {
         return quantize(q, qOff, Cp, scratch, 0, P, bits);
     }
 
-    /** In-place orthonormal FWHT of a[0..P), natural order, as Hadamard.forward. */
+    /**
+     * In-place orthonormal FWHT of a[0..P), natural order, as Hadamard.forward. Each butterfly is the same two
+     * operations (x + y, x − y) on the same elements whichever order they run in, so vector lanes give
+     * bit-identical results: a stage whose half width h spans whole vectors adds and subtracts vectors h apart;
+     * a stage inside one vector pairs every lane with lane i XOR h (a fixed permutation) and keeps the sum in
+     * the lanes whose bit h is 0 and the difference (partner − own) in the others.
+     */
     public static void fwht(float[] a, int P) {
         float scale = (float) (1.0 / Math.sqrt(P));
-        for (int h = 1; h < P; h *= 2) {
+        int L = F.length();
+        int h = 1;
+        if (P >= L) {
+            for (int j = 0; j < P; j += L) {
+                FloatVector v = FloatVector.fromArray(F, a, j);
+                for (int k = 0; k < PARTNER.length; k++) {
+                    FloatVector p = v.rearrange(PARTNER[k]);
+                    v = v.add(p).blend(p.sub(v), UPPER[k]);
+                }
+                v.intoArray(a, j);
+            }
+            h = L;
+        }
+        for (; h < P; h *= 2) {
+            if (h % L == 0) {
+                for (int i = 0; i < P; i += 2 * h) {
+                    for (int j = i; j < i + h; j += L) {
+                        FloatVector x = FloatVector.fromArray(F, a, j), y = FloatVector.fromArray(F, a, j + h);
+                        x.add(y).intoArray(a, j);
+                        x.sub(y).intoArray(a, j + h);
+                    }
+                }
+                continue;
+            }
             for (int i = 0; i < P; i += 2 * h) {
                 for (int j = i; j < i + h; j++) {
                     float x = a[j];
@@ -92,8 +154,30 @@ public final class RowOps {
                 }
             }
         }
-        for (int p = 0; p < P; p++) {
+        int pb = F.loopBound(P), p = 0;
+        for (; p < pb; p += L) {
+            FloatVector.fromArray(F, a, p).mul(scale).intoArray(a, p);
+        }
+        for (; p < P; p++) {
             a[p] = a[p] * scale;
+        }
+    }
+
+    /** For the stages h = 1, 2, .., L/2 inside one vector: lane i's partner i XOR h, and the lanes with bit h set. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] PARTNER = new VectorShuffle[Integer.numberOfTrailingZeros(F.length())];
+    @SuppressWarnings("unchecked")
+    private static final VectorMask<Float>[] UPPER = new VectorMask[PARTNER.length];
+
+    static {
+        for (int k = 0; k < PARTNER.length; k++) {
+            int h = 1 << k;
+            PARTNER[k] = VectorShuffle.fromOp(F, i -> i ^ h);
+            boolean[] upper = new boolean[F.length()];
+            for (int i = 0; i < upper.length; i++) {
+                upper[i] = (i & h) != 0;
+            }
+            UPPER[k] = VectorMask.fromArray(F, upper, 0);
         }
     }
 

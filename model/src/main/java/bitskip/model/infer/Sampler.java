@@ -2,6 +2,10 @@ package bitskip.model.infer;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Picks the next token from logits: greedy (argmax, the lowest id on ties), or sampled from the softmax at
@@ -40,8 +44,35 @@ public final class Sampler {
         return new Sampler(false, temperature, topK, topP, seed);
     }
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * The index of the largest of logits[0, V), the lowest one on ties: the maximum on vector lanes (exact in
+     * any order), then the first index holding it. A NaN anywhere falls back to the scalar scan, which skips it
+     * unless it is at index 0.
+     */
     public static int argmax(float[] logits, int V) {
-        int best = 0;
+        int vb = S.loopBound(V), L = S.length();
+        FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < vb; i += L) {
+            mx = mx.max(FloatVector.fromArray(S, logits, i));
+        }
+        float max = mx.reduceLanes(VectorOperators.MAX);
+        for (int i = vb; i < V; i++) {
+            max = Math.max(max, logits[i]);
+        }
+        for (int i = 0; i < vb; i += L) {
+            VectorMask<Float> hit = FloatVector.fromArray(S, logits, i).eq(max);
+            if (hit.anyTrue()) {
+                return i + hit.firstTrue();
+            }
+        }
+        for (int i = vb; i < V; i++) {
+            if (logits[i] == max) {
+                return i;
+            }
+        }
+        int best = 0; // max is NaN
         for (int i = 1; i < V; i++) {
             if (logits[i] > logits[best]) {
                 best = i;

@@ -1,7 +1,11 @@
 package bitskip.model.infer;
 
+import bitskip.engine.cpu.Lanes;
+import bitskip.engine.cpu.VectorMath;
 import bitskip.kernels.Rope;
 import bitskip.kernels.Router;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * One sequence being decoded by an {@link InferenceModel}: a {@link KvCache} per layer with its fill index,
@@ -41,11 +45,13 @@ public final class Session {
     private int n;
     /** Rows processed per layer since creation (compute accounting: row × layer evaluations). */
     private long rowLayers;
-    /** Passes over the LM head since creation (one per dense product, whatever its number of rows). */
+    /** Passes over the LM head since creation (one per head product, whatever its number of rows). */
     private long headPasses;
+    /** Passes over the draft head since creation. */
+    private long draftPasses;
 
     // scratch, planned for maxRows rows
-    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, scores, normRow, logits, row;
+    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, normRow, logits, row, draftLogits;
     private final short[] qs;
     private final int[] acc;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
@@ -88,12 +94,12 @@ public final class Session {
         db = new float[R * m.C];
         scale = new float[R];
         zrow = new float[maxP];
-        scores = new float[m.T];
         qs = new short[R * maxCp];
         acc = new int[R * maxOut];
         normRow = new float[m.C];
         row = new float[m.C];
         logits = new float[m.V];
+        draftLogits = new float[m.draft == null ? 0 : m.draft.size()];
         rLn = new float[m.C];
         rMean = new float[1];
         rRstd = new float[1];
@@ -126,6 +132,10 @@ public final class Session {
 
     public long headPasses() {
         return headPasses;
+    }
+
+    public long draftPasses() {
+        return draftPasses;
     }
 
     /** Forgets positions [length, ...): every layer's cache is cropped to them. */
@@ -180,6 +190,26 @@ public final class Session {
             frontier[pos] = 0;
         }
         n = p0 + cnt;
+        return runLayers(depth, rule);
+    }
+
+    /**
+     * Runs every position through layers [0, depth) that has not been through them yet (lazy fill, in
+     * position order), adding no token: deepens the exits of earlier calls, e.g. to read each exit of the
+     * same positions in turn. Returns depth.
+     */
+    public int deepen(int depth) {
+        if (depth < 1 || depth > m.L) {
+            throw new IllegalArgumentException("depth " + depth + " must be in [1, " + m.L + "]");
+        }
+        if (n == 0) {
+            throw new IllegalArgumentException("nothing to deepen: the session holds no positions");
+        }
+        return runLayers(depth, null);
+    }
+
+    /** Layers [0, depth) for positions from each layer's fill index on; with a rule, stops where it says. */
+    private int runLayers(int depth, ExitRule rule) {
         logitsPos = -1;
         blockCount = 0;
         int d = 0;
@@ -259,13 +289,42 @@ public final class Session {
         blockCount = count;
     }
 
+    /**
+     * The logits computed by the last {@link #prepareLogits}: row i (V floats from i·V) is position
+     * blockPos + i. Valid until the next advance, deepen or crop; for readers that take every row at once.
+     */
+    float[] blockLogits() {
+        return block;
+    }
+
     /** out (count × V) = the shared head on the final LayerNorm of positions [pos, pos + count), in one pass. */
     private void head(float[] out, float[] norm, int pos, int count) {
+        finalNorm(norm, pos, count);
+        m.head.forward(out, norm, 0, count, m.par);
+        headPasses++;
+    }
+
+    private void finalNorm(float[] norm, int pos, int count) {
         for (int i = 0; i < count; i++) {
             RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
         }
-        PackedGemm.dense(out, norm, 0, m.head, count, m.C, m.V, m.par);
-        headPasses++;
+    }
+
+    /**
+     * The draft head's logits (V_d, in the order of {@code model().draft().ids}) of position pos at its
+     * frontier: the final LayerNorm and the rows of the head for the draft vocabulary, computed exactly as
+     * the same rows of {@link #logits} (bit-identical values, a V_d/V share of the bytes). The array is reused by
+     * the next call.
+     */
+    public float[] draftLogits(int pos) {
+        checkPos(pos);
+        if (m.draft == null) {
+            throw new IllegalStateException("the model has no draft head (export it with --draft-tokens N)");
+        }
+        finalNorm(normRow, pos, 1);
+        m.draft.head.forward(draftLogits, normRow, 0, 1, m.par);
+        draftPasses++;
+        return draftLogits;
     }
 
     /** The hidden state (C) of position pos at its frontier, copied. */
@@ -325,48 +384,85 @@ public final class Session {
         }
     }
 
-    /** Causal GQA attention of the rows' queries (qb) over the cache, as kernels.Attention per query. */
+    /**
+     * Causal GQA attention of the rows' queries (qb) over the cache: kernels.Attention's operations per
+     * (query, head), with the q·k dot products summed in vector lanes (then the lanes in a fixed order,
+     * {@link Lanes#sum}), the exponentials on float lanes ({@link VectorMath#exp}, exact IEEE operations) and the
+     * weighted sum of values lane by lane (multiply, then add, as the scalar code). The (row, head) pairs are
+     * split over the threads; each is computed by one thread with the same code, so the result depends neither
+     * on the thread count nor on how many rows are processed together.
+     */
     private void attention(KvCache cache, int r0, int rows) {
-        int NH = m.NH, NKV = m.NKV, HS = m.HS, group = NH / NKV;
+        int items = rows * m.NH;
+        long work = (long) items * (r0 + rows) * m.HS * 2;
+        m.par.forRange(items, work, (from, to) -> {
+            float[] sc = SCORES.get();
+            if (sc.length < m.T) {
+                sc = new float[m.T];
+                SCORES.set(sc);
+            }
+            for (int it = from; it < to; it++) {
+                attendOne(cache, r0 + it / m.NH, it / m.NH, it % m.NH, sc);
+            }
+        });
+    }
+
+    /** Per-thread scores of one (query, head) over the positions (grows to the context, never shrinks). */
+    private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+
+    private void attendOne(KvCache cache, int pos, int t, int h, float[] scores) {
+        int NKV = m.NKV, HS = m.HS, kvh = h / (m.NH / NKV);
+        int qo = (t * m.NH + h) * HS;
+        int hb = FS.loopBound(HS), L = FS.length();
         float sc = (float) (1.0 / Math.sqrt(HS));
-        for (int t = 0; t < rows; t++) {
-            int pos = r0 + t;
-            for (int h = 0; h < NH; h++) {
-                int kvh = h / group;
-                int qo = (t * NH + h) * HS;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int s = 0; s <= pos; s++) {
-                    int ko = (s * NKV + kvh) * HS;
-                    float dot = 0.0f;
-                    for (int i = 0; i < HS; i++) {
-                        dot += qb[qo + i] * cache.k[ko + i];
-                    }
-                    float score = dot * sc;
-                    scores[s] = score;
-                    if (score > max) {
-                        max = score;
-                    }
-                }
-                float sum = 0.0f;
-                for (int s = 0; s <= pos; s++) {
-                    float e = (float) Math.exp(scores[s] - max);
-                    scores[s] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (int s = 0; s <= pos; s++) {
-                    scores[s] = scores[s] * inv;
-                }
-                for (int i = 0; i < HS; i++) {
-                    att[qo + i] = 0.0f;
-                }
-                for (int s = 0; s <= pos; s++) {
-                    float w = scores[s];
-                    int vo = (s * NKV + kvh) * HS;
-                    for (int i = 0; i < HS; i++) {
-                        att[qo + i] += w * cache.v[vo + i];
-                    }
-                }
+        float max = Float.NEGATIVE_INFINITY;
+        for (int s = 0; s <= pos; s++) {
+            int ko = (s * NKV + kvh) * HS;
+            FloatVector a = FloatVector.zero(FS);
+            int i = 0;
+            for (; i < hb; i += L) {
+                a = FloatVector.fromArray(FS, qb, qo + i).fma(FloatVector.fromArray(FS, cache.k, ko + i), a);
+            }
+            float dot = Lanes.sum(a);
+            for (; i < HS; i++) {
+                dot += qb[qo + i] * cache.k[ko + i];
+            }
+            float score = dot * sc;
+            scores[s] = score;
+            if (score > max) {
+                max = score;
+            }
+        }
+        int n = pos + 1, nb = FS.loopBound(n);
+        FloatVector sum = FloatVector.zero(FS);
+        int s = 0;
+        for (; s < nb; s += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(FS, scores, s).sub(max));
+            e.intoArray(scores, s);
+            sum = sum.add(e);
+        }
+        float total = Lanes.sum(sum);
+        for (; s < n; s++) {
+            float e = (float) Math.exp(scores[s] - max);
+            scores[s] = e;
+            total += e;
+        }
+        float inv = 1.0f / total;
+        for (int i = 0; i < HS; i++) {
+            att[qo + i] = 0.0f;
+        }
+        for (s = 0; s < n; s++) {
+            float w = scores[s] * inv;
+            int vo = (s * NKV + kvh) * HS;
+            int i = 0;
+            FloatVector wv = FloatVector.broadcast(FS, w);
+            for (; i < hb; i += L) {
+                FloatVector.fromArray(FS, cache.v, vo + i).mul(wv).add(FloatVector.fromArray(FS, att, qo + i))
+                        .intoArray(att, qo + i);
+            }
+            for (; i < HS; i++) {
+                att[qo + i] += w * cache.v[vo + i];
             }
         }
     }

@@ -6,6 +6,23 @@ import java.util.Arrays;
  * The decoding strategies: full model, fixed exit layer, router exit, confidence exit (all one token per
  * step, through {@link Session#advance} with an exit rule) and self-speculative decoding (LayerSkip).
  * Exit layers are counted from 1: exit layer E means the output of the E-th layer, E = L the full model.
+ *
+ * <h2>The cheaper heads: what is exact and what is approximate</h2>
+ * <ul>
+ *   <li>The int8 head ({@link LmHead}) is a different deployed model from the float head: every strategy
+ *       computes with the head in the file, and the int8 head's cost is its perplexity (measured by
+ *       {@code bitskip eval --model}), not a decoding approximation.</li>
+ *   <li>Self-speculation with the draft head is <b>exact</b>: drafts choose among the draft vocabulary only,
+ *       verification uses the full head, so greedy output is the full model's token for token, and sampled
+ *       output has the full model's distribution (speculative sampling with the draft distribution, zero
+ *       outside the subset; the residual covers the rest).</li>
+ *   <li>The confidence exit with the draft filter is <b>exact where the full head's most likely token at a
+ *       layer is in the draft vocabulary</b>: its max softmax probability over the subset is then an upper
+ *       bound of the full one (same numerator, smaller denominator), so a subset below the threshold proves
+ *       that the exact rule continues; a subset at or above it is checked on the full head, which also gives
+ *       the exit's logits. It can only differ by continuing past a layer where the exact rule exits on a token
+ *       outside the subset; it never exits where the exact rule does not.</li>
+ * </ul>
  */
 public final class Strategies {
     private Strategies() {}
@@ -33,16 +50,35 @@ public final class Strategies {
     public static DecodingStrategy confidence(float threshold) {
         checkThreshold(threshold);
         return new Exit("confidence>=" + threshold, Integer.MAX_VALUE,
-                (s, l, pos) -> maxProbability(s.logits(pos)) >= threshold);
+                (s, l, pos) -> maxProbability(s.logits(pos), s.model().V) >= threshold);
     }
 
-    /** Self-speculative decoding: K drafts from the first E layers and the shared head, one verify pass. */
-    public static DecodingStrategy selfSpeculative(int E, int K) {
+    /**
+     * The confidence exit decided on the draft head first (see the class comment for what is exact): below
+     * the threshold on the subset, continue; else exit iff the full head's max probability reaches it.
+     */
+    public static DecodingStrategy confidenceDraftFiltered(float threshold) {
+        checkThreshold(threshold);
+        return new Exit("confidence>=" + threshold + "/draft", Integer.MAX_VALUE,
+                (s, l, pos) -> maxProbability(s.draftLogits(pos), s.model().draft.size()) >= threshold
+                        && maxProbability(s.logits(pos), s.model().V) >= threshold);
+    }
+
+    /**
+     * Self-speculative decoding: K drafts from the first E layers, one verify pass. Drafts score the draft
+     * vocabulary when the model has a draft head and draftHead is true, else the whole head.
+     */
+    public static DecodingStrategy selfSpeculative(int E, int K, boolean draftHead) {
         if (E < 1 || K < 1) {
             throw new IllegalArgumentException("self-speculation needs exit layer >= 1 and drafts >= 1, got E=" + E
                     + " K=" + K);
         }
-        return new SelfSpeculative(E, K);
+        return new SelfSpeculative(E, K, draftHead);
+    }
+
+    /** Self-speculative decoding with the model's draft head if it has one. */
+    public static DecodingStrategy selfSpeculative(int E, int K) {
+        return selfSpeculative(E, K, true);
     }
 
     private static void checkThreshold(float t) {
@@ -51,14 +87,15 @@ public final class Strategies {
         }
     }
 
-    static double maxProbability(float[] logits) {
+    /** The largest softmax probability of logits[0, n). */
+    static double maxProbability(float[] logits, int n) {
         float max = Float.NEGATIVE_INFINITY;
-        for (float x : logits) {
-            max = Math.max(max, x);
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, logits[i]);
         }
         double sum = 0;
-        for (float x : logits) {
-            sum += Math.exp(x - max);
+        for (int i = 0; i < n; i++) {
+            sum += Math.exp(logits[i] - max);
         }
         return 1.0 / sum;
     }
@@ -95,15 +132,17 @@ public final class Strategies {
 
     private static final class SelfSpeculative implements DecodingStrategy {
         private final int E, K;
+        private final boolean draftHead;
 
-        SelfSpeculative(int E, int K) {
+        SelfSpeculative(int E, int K, boolean draftHead) {
             this.E = E;
             this.K = K;
+            this.draftHead = draftHead;
         }
 
         @Override
         public String name() {
-            return "self-speculative(E=" + E + ",K=" + K + ")";
+            return "self-speculative(E=" + E + ",K=" + K + (draftHead ? "" : ",full-head drafts") + ")";
         }
 
         @Override
@@ -123,15 +162,30 @@ public final class Strategies {
             }
             int[] drafts = new int[k];
             double[][] q = sampler.greedy ? null : new double[k][];
+            DraftHead dh = draftHead ? m.draft : null;
             int cur = next;
             for (int i = 0; i < k; i++) {
                 s.advance(new int[] {cur}, e, null);
-                float[] logits = s.logits(n0 + i);
-                if (sampler.greedy) {
-                    drafts[i] = Sampler.argmax(logits, V);
+                if (dh != null) { // the draft vocabulary only: its index j is token dh.ids[j]
+                    float[] logits = s.draftLogits(n0 + i);
+                    if (sampler.greedy) {
+                        drafts[i] = dh.ids[Sampler.argmax(logits, dh.size())];
+                    } else {
+                        double[] sub = sampler.distribution(logits, dh.size());
+                        q[i] = new double[V];
+                        for (int j = 0; j < sub.length; j++) {
+                            q[i][dh.ids[j]] = sub[j];
+                        }
+                        drafts[i] = sampler.draw(q[i]);
+                    }
                 } else {
-                    q[i] = sampler.distribution(logits, V);
-                    drafts[i] = sampler.draw(q[i]);
+                    float[] logits = s.logits(n0 + i);
+                    if (sampler.greedy) {
+                        drafts[i] = Sampler.argmax(logits, V);
+                    } else {
+                        q[i] = sampler.distribution(logits, V);
+                        drafts[i] = sampler.draw(q[i]);
+                    }
                 }
                 cur = drafts[i];
             }

@@ -61,6 +61,163 @@ class DecodingTest {
         assertTrue(accepted > 0, "some drafts are accepted");
     }
 
+    /** A draft vocabulary of the n most frequent tokens of the pattern the trained model learned (and more). */
+    static int[] draftIds(InferenceModel m, int n) {
+        int[] text = new int[600];
+        for (int i = 0; i < text.length; i++) {
+            text[i] = i % 5 == 4 ? (i * 31) % m.vocabSize() : Micro.Pattern.token(i, 67);
+        }
+        return DraftHead.mostFrequent(text, m.vocabSize(), n);
+    }
+
+    /**
+     * The LayerSkip invariant with the cheaper heads: greedy self-speculation equals greedy decoding of the
+     * full model on the same deployed model, with the int8 head, with a draft head (float and int8), and with a
+     * draft vocabulary too small to hold every token the model picks. Verification is one head pass per cycle;
+     * drafts read the draft head only.
+     */
+    @Test
+    void greedySelfSpeculationWithTheInt8AndDraftHeadsEqualsGreedyFullModel() {
+        int drafted = 0, accepted = 0;
+        for (InferenceModel base : new InferenceModel[] {trained, random}) {
+            for (LmHead.Format f : LmHead.Format.values()) {
+                for (int vd : new int[] {0, 6, 40}) {
+                    InferenceModel m = base.withHead(f).withDraft(vd == 0 ? null : draftIds(base, vd));
+                    for (long seed : new long[] {0, 1}) {
+                        int[] p = prompt(3 + (int) seed * 4, seed);
+                        int[] full = greedy(m, p, 30, Strategies.full());
+                        for (int[] ek : new int[][] {{1, 1}, {1, 3}, {2, 5}, {1, 8}}) {
+                            var r = Generator.generate(m, p, 30, Strategies.selfSpeculative(ek[0], ek[1]), Sampler.greedy(),
+                                    -1, 4, null);
+                            String what = f + " head, draft " + vd + ", E=" + ek[0] + " K=" + ek[1] + " prompt " + seed;
+                            assertArrayEquals(full, r.tokens(), what);
+                            DecodeStats st = r.stats();
+                            long draftsFromHead = vd == 0 ? st.drafted : 0;
+                            assertEquals(1 + draftsFromHead + st.verifyPasses, st.headPasses, "head passes, " + what);
+                            assertEquals(vd == 0 ? 0 : st.drafted, st.draftPasses, "draft-head passes, " + what);
+                            drafted += vd > 0 ? st.drafted : 0;
+                            accepted += vd > 0 ? st.accepted : 0;
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(accepted > 0 && accepted < drafted, "drafts from the draft head are accepted, not all: " + accepted
+                + " of " + drafted);
+    }
+
+    @Test
+    void sampledSelfSpeculationWithADraftHeadIsReproducible() {
+        InferenceModel m = trained.withHead(LmHead.Format.INT8).withDraft(draftIds(trained, 12));
+        int[] p = prompt(4, 0);
+        int[] a = Generator.generate(m, p, 25, Strategies.selfSpeculative(1, 3), Sampler.sampling(0.9f, 0, 1.0f, 42), -1, 4,
+                null).tokens();
+        int[] b = Generator.generate(m, p, 25, Strategies.selfSpeculative(1, 3), Sampler.sampling(0.9f, 0, 1.0f, 42), -1, 4,
+                null).tokens();
+        assertArrayEquals(a, b);
+        assertEquals(25, a.length);
+    }
+
+    /**
+     * The draft-filtered confidence rule at every (position, layer): it never exits where the exact rule does
+     * not, and it exits wherever the exact rule does with a most likely token inside the draft vocabulary.
+     */
+    @Test
+    void draftFilteredConfidenceDecidesAsTheExactRuleWhereTheArgmaxIsInTheSubset() {
+        int agreedExits = 0, argmaxOutside = 0;
+        for (int vd : new int[] {6, 30}) {
+            InferenceModel m = trained.withHead(LmHead.Format.INT8).withDraft(draftIds(trained, vd));
+            int[] p = prompt(24, 3);
+            for (float t : new float[] {0.2f, 0.5f, 0.9f}) {
+                Session s = m.newSession(4);
+                for (int i = 0; i < p.length; i++) {
+                    s.advance(new int[] {p[i]}, 1, null);
+                    for (int l = 0; l < m.layers(); l++) {
+                        if (l > 0) {
+                            s.deepen(l + 1);
+                        }
+                        boolean exact = Strategies.maxProbability(s.logits(i), m.V) >= t;
+                        boolean filtered = Strategies.maxProbability(s.draftLogits(i), vd) >= t
+                                && Strategies.maxProbability(s.logits(i), m.V) >= t;
+                        boolean inside = java.util.Arrays.binarySearch(m.draft().ids, Sampler.argmax(s.logits(i), m.V)) >= 0;
+                        assertFalse(filtered && !exact, "exits only where the exact rule exits");
+                        if (inside) {
+                            assertEquals(exact, filtered, "argmax in the subset: same decision (t " + t + ", pos " + i + ", layer " + l + ")");
+                        } else {
+                            argmaxOutside++;
+                        }
+                        agreedExits += exact && filtered ? 1 : 0;
+                    }
+                }
+            }
+        }
+        assertTrue(agreedExits > 0, "some exits");
+        assertTrue(argmaxOutside > 0, "the small subset misses some argmax tokens");
+        var r = Generator.generate(trained.withDraft(draftIds(trained, 30)), prompt(5, 0), 15,
+                Strategies.confidenceDraftFiltered(0.5f), Sampler.greedy(), -1, 4, null);
+        assertEquals(15, r.tokens().length);
+        assertTrue(r.stats().draftPasses > 0);
+    }
+
+    @Test
+    void draftLogitsAreTheFullHeadsRowsOfTheDraftVocabulary() {
+        for (LmHead.Format f : LmHead.Format.values()) {
+            InferenceModel m = random.withHead(f).withDraft(draftIds(random, 20));
+            Session s = m.newSession(4);
+            s.advance(prompt(9, 4), 2, null);
+            for (int pos = 0; pos < 9; pos++) {
+                float[] d = s.draftLogits(pos).clone(), full = s.logits(pos);
+                for (int j = 0; j < d.length; j++) {
+                    assertEquals(full[m.draft().ids[j]], d[j], f + " position " + pos + " draft row " + j);
+                }
+            }
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> {
+            Session s = random.newSession(1);
+            s.advance(new int[] {1}, 1, null);
+            s.draftLogits(0);
+        });
+        assertTrue(e.getMessage().contains("no draft head"), e.getMessage());
+    }
+
+    @Test
+    void deepenRunsEarlierPositionsThroughMoreLayersAsAdvanceWould() {
+        int L = random.layers();
+        int[] p = prompt(11, 6);
+        Session a = random.newSession(4), b = random.newSession(4);
+        a.advance(p, 1, null);
+        for (int d = 2; d <= L; d++) {
+            assertEquals(d, a.deepen(d));
+        }
+        b.advance(p, L, null);
+        for (int pos = 0; pos < p.length; pos++) {
+            assertEquals(L, a.frontier(pos));
+            assertArrayEquals(b.logits(pos).clone(), a.logits(pos).clone(), "position " + pos);
+        }
+    }
+
+    @Test
+    void argmaxIsTheLowestIndexOfTheLargestLogit() {
+        Random r = new Random(3);
+        for (int V : new int[] {1, 7, 16, 17, 100, 50257}) {
+            for (int trial = 0; trial < 20; trial++) {
+                float[] x = new float[V + 3];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) r.nextInt(trial % 2 == 0 ? 5 : 100000); // many ties, or few
+                }
+                int want = 0;
+                for (int i = 1; i < V; i++) {
+                    if (x[i] > x[want]) {
+                        want = i;
+                    }
+                }
+                assertEquals(want, Sampler.argmax(x, V), "V " + V + " trial " + trial);
+            }
+        }
+        assertEquals(2, Sampler.argmax(new float[] {1, Float.NaN, 3, 2}, 4), "a NaN is skipped as the scalar scan does");
+        assertEquals(0, Sampler.argmax(new float[] {-0.0f, 0.0f}, 2), "-0 and +0 tie: the first");
+    }
+
     @Test
     void selfSpeculationRunsToTheEndOfTheContext() {
         int[] p = prompt(5, 0);

@@ -13,7 +13,7 @@ class RowOpsTest {
     @Test
     void fusedHadamardQuantizeEqualsTheKernels() {
         Random r = new Random(5);
-        for (int C : new int[] {32, 48, 100, 512}) {
+        for (int C : new int[] {32, 48, 100, 512, 1100, 2048}) {
             int P = Hadamard.nextPow2(C), N = 3;
             float[] x = new float[N * C], w = new float[C], b = new float[C];
             for (int i = 0; i < x.length; i++) {
@@ -40,6 +40,39 @@ class RowOpsTest {
                     assertEquals(s[n], sn);
                     for (int p = 0; p < P; p++) {
                         assertEquals(codes[n * P + p], q[n * Cp + p], "C " + C + " row " + n + " col " + p);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The vector quantizer equals Quantize.activationForward, at any width, an all-zero row and exact halves included. */
+    @Test
+    void quantizeEqualsTheReferenceQuantizer() {
+        Random r = new Random(6);
+        for (int C : new int[] {1, 15, 16, 17, 100, 512, 777}) {
+            for (int bits : new int[] {8, 4, 2}) {
+                int N = 4;
+                float[] x = new float[N * C];
+                for (int i = 0; i < C; i++) {
+                    x[i] = (float) (r.nextGaussian() * 5);
+                    x[2 * C + i] = i % 3 == 0 ? 0.5f : -1.5f; // q·x/s lands exactly on halves: rint's tie to even
+                    x[3 * C + i] = (float) (r.nextGaussian() * 1e-8); // below the 1e-6 floor of the scale
+                }
+                x[2 * C] = (float) ((1 << (bits - 1)) - 1) * 2; // the absmax making halves exact
+                byte[] codes = new byte[N * C];
+                float[] s = new float[N];
+                Quantize.activationForward(null, codes, s, x, N, C, bits);
+                int Cp = C + 5;
+                short[] q = new short[N * Cp];
+                java.util.Arrays.fill(q, (short) 99);
+                for (int n = 0; n < N; n++) {
+                    assertEquals(s[n], RowOps.quantize(q, n * Cp, Cp, x, n * C, C, bits), "scale, C " + C + " row " + n);
+                    for (int c = 0; c < C; c++) {
+                        assertEquals(codes[n * C + c], q[n * Cp + c], "C " + C + " bits " + bits + " row " + n + " col " + c);
+                    }
+                    for (int c = C; c < Cp; c++) {
+                        assertEquals(0, q[n * Cp + c], "padding");
                     }
                 }
             }

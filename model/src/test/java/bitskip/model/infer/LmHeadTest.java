@@ -1,0 +1,128 @@
+package bitskip.model.infer;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import bitskip.kernels.Int8Head;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The int8 head is the scalar reference bit for bit, exact in its integer sums, and row-independent. */
+class LmHeadTest {
+    static float[] gaussian(int n, double sd, long seed) {
+        Random r = new Random(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) (r.nextGaussian() * sd);
+        }
+        return a;
+    }
+
+    @Test
+    void int8HeadEqualsTheScalarReferenceBitForBit() {
+        Parallel two = new Parallel(2);
+        long seed = 1;
+        for (int[] s : new int[][] {{1, 32, 67}, {2, 33, 5}, {3, 100, 40}, {5, 256, 300}, {4, 512, 129}, {1, 7, 3}}) {
+            int N = s[0], C = s[1], V = s[2];
+            float[] w = gaussian(V * C, 0.05, seed++), x = gaussian(N * C, 2.0, seed++);
+            x[0] = 40f; // an outlier sets the row's scale
+            w[C + 1] = 0; // and a head row of zeros keeps scale 0
+            for (int c = 0; c < C; c++) {
+                w[C + c] = 0;
+            }
+            byte[] q = new byte[V * C];
+            float[] scale = new float[V], ref = new float[N * V], sx = new float[N];
+            Int8Head.quantize(q, scale, w, V, C);
+            Int8Head.forward(ref, new int[N * C], sx, x, q, scale, N, C, V);
+            LmHead h = LmHead.quantize(w, V, C);
+            assertArrayEquals(q, h.codes());
+            assertArrayEquals(scale, h.scales());
+            assertEquals(0.0f, h.scales()[1], "a row of zeros");
+            for (Parallel par : new Parallel[] {Parallel.serial(), two}) {
+                float[] out = new float[N * V];
+                h.forward(out, x, 0, N, par);
+                assertArrayEquals(ref, out, "N " + N + " C " + C + " V " + V);
+            }
+            // each row alone gives the same bits as in the batch (rows go in pairs in the kernel)
+            for (int n = 0; n < N; n++) {
+                float[] one = new float[V];
+                h.forward(one, x, n * C, 1, two);
+                for (int o = 0; o < V; o++) {
+                    assertEquals(ref[n * V + o], one[o], "row " + n);
+                }
+            }
+        }
+    }
+
+    @Test
+    void int8KernelSumsAreExactAtTheExtremes() {
+        for (int C : new int[] {64, 65, 1000, 8192}) {
+            int N = 3, V = 4;
+            byte[] w = new byte[V * C];
+            short[] x = new short[N * C];
+            for (int c = 0; c < C; c++) {
+                w[c] = 127; // row 0: the largest positive sum against row 0 of x
+                w[C + c] = -127;
+                w[2 * C + c] = (byte) (c % 2 == 0 ? 127 : -127);
+                w[3 * C + c] = (byte) (c % 3 - 1);
+                x[c] = PackedGemm.INT8_X_MAX;
+                x[C + c] = -PackedGemm.INT8_X_MAX;
+                x[2 * C + c] = (short) (c % 2 == 0 ? PackedGemm.INT8_X_MAX : -PackedGemm.INT8_X_MAX);
+            }
+            int[] acc = new int[N * V];
+            PackedGemm.int8(acc, x, w, N, C, V, new Parallel(2));
+            for (int n = 0; n < N; n++) {
+                for (int o = 0; o < V; o++) {
+                    long want = 0;
+                    for (int c = 0; c < C; c++) {
+                        want += (long) w[o * C + c] * x[n * C + c];
+                    }
+                    assertEquals(want, acc[n * V + o], "C " + C + " row " + n + " head row " + o);
+                }
+            }
+            assertEquals(127L * PackedGemm.INT8_X_MAX * C, acc[0]);
+        }
+    }
+
+    @Test
+    void aSubsetOfRowsComputesTheSameLogitsAsTheFullHead() {
+        int V = 300, C = 64, N = 3;
+        float[] w = gaussian(V * C, 0.1, 7), x = gaussian(N * C, 1.0, 8);
+        int[] ids = {0, 5, 6, 77, 150, 299};
+        for (LmHead.Format f : LmHead.Format.values()) {
+            LmHead full = LmHead.f32(w, V, C).as(f), sub = full.rows(ids);
+            assertEquals(f, sub.format);
+            float[] a = new float[N * V], b = new float[N * ids.length];
+            full.forward(a, x, 0, N, new Parallel(2));
+            sub.forward(b, x, 0, N, Parallel.serial());
+            for (int n = 0; n < N; n++) {
+                for (int i = 0; i < ids.length; i++) {
+                    assertEquals(a[n * V + ids[i]], b[n * ids.length + i], f + " row " + n + " id " + ids[i]);
+                }
+            }
+            assertEquals(f == LmHead.Format.F32 ? 4L * ids.length * C : (long) ids.length * C + 4L * ids.length, sub.bytes());
+        }
+        LmHead h = LmHead.f32(w, V, C);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> h.rows(new int[] {3, 3}));
+        assertEquals("head row ids must be ascending and in [0, 300), got 3 at index 1", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> h.rows(new int[] {300}));
+        assertThrows(IllegalArgumentException.class, () -> h.as(LmHead.Format.INT8).as(LmHead.Format.F32));
+    }
+
+    @Test
+    void int8WeightsAreWithinHalfAStepOfTheFloatOnes() {
+        int V = 50, C = 96;
+        float[] w = gaussian(V * C, 0.2, 3);
+        LmHead h = LmHead.quantize(w, V, C);
+        for (int o = 0; o < V; o++) {
+            float max = 0;
+            for (int c = 0; c < C; c++) {
+                max = Math.max(max, Math.abs(w[o * C + c]));
+            }
+            assertEquals(max / 127, h.scales()[o], 0.0f);
+            for (int c = 0; c < C; c++) {
+                float err = Math.abs(h.codes()[o * C + c] * h.scales()[o] - w[o * C + c]);
+                assertTrue(err <= 0.5001f * h.scales()[o], "row " + o + " col " + c + ": " + err);
+            }
+        }
+    }
+}
