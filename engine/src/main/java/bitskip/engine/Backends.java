@@ -1,5 +1,7 @@
 package bitskip.engine;
 
+import java.io.PrintStream;
+import java.lang.reflect.InvocationTargetException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -20,6 +22,56 @@ public final class Backends {
         KNOWN.put("cpu", bitskip.engine.cpu.CpuBackend::new);
         // the device comes from -Dbitskip.device / $BITSKIP_DEVICE (P:D or a platform name), else the first GPU
         KNOWN.put("opencl", bitskip.engine.opencl.OpenCLBackend::new);
+        // Lives in the engine-tornado module (Java 25, built where TornadoVM is installed): loaded by name.
+        KNOWN.put("tornado", () -> (Backend) tornado("TornadoBackend", "create", null));
+    }
+
+    /** What the tornado backend needs to run that this JVM lacks, or null when it can run. */
+    public static String tornadoUnavailableReason() {
+        try {
+            Class.forName(TORNADO_PACKAGE + ".TornadoBackend");
+        } catch (ClassNotFoundException e) {
+            return "the bitskip-engine-tornado jar is not on the class path (it is built where TornadoVM and a JDK 25"
+                    + " are installed; ./bitskip adds it when TORNADOVM_HOME is set)";
+        }
+        try {
+            Class.forName("uk.ac.manchester.tornado.api.TaskGraph");
+        } catch (ClassNotFoundException | LinkageError e) {
+            return "TornadoVM is not loaded in this JVM: start it with TornadoVM's flags (the tornado launcher, or"
+                    + " java @$TORNADOVM_HOME/tornado-argfile ...)";
+        }
+        return null;
+    }
+
+    /** TornadoVM's devices with the ids to pass to --device, or why the tornado backend cannot run here. */
+    public static void printTornadoDevices(PrintStream out) {
+        String why = tornadoUnavailableReason();
+        if (why != null) {
+            out.println("tornado  (none)  " + why);
+            return;
+        }
+        tornado("TornadoDevices", "print", out);
+    }
+
+    private static final String TORNADO_PACKAGE = "bitskip.engine.tornado";
+
+    /** Calls the static method of the engine-tornado class, with a clear error when it cannot load. */
+    private static Object tornado(String cls, String method, PrintStream arg) {
+        String why = tornadoUnavailableReason();
+        if (why != null) {
+            throw new IllegalStateException("backend 'tornado' cannot start: " + why);
+        }
+        try {
+            Class<?> c = Class.forName(TORNADO_PACKAGE + "." + cls);
+            return arg == null ? c.getMethod(method).invoke(null) : c.getMethod(method, PrintStream.class).invoke(null, arg);
+        } catch (InvocationTargetException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException("backend 'tornado': " + e.getCause(), e.getCause());
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("backend 'tornado': " + e, e);
+        }
     }
 
     private Backends() {}

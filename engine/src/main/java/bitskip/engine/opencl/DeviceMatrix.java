@@ -50,7 +50,11 @@ public final class DeviceMatrix {
         List<Target> out = new ArrayList<>();
         out.add(new Target("java", JavaBackend::new, null, true));
         for (String name : Backends.names()) {
-            if (!name.equals("java") && !name.equals("opencl")) {
+            if (name.equals("tornado")) {
+                String why = Backends.tornadoUnavailableReason();
+                // exact: its kernels round as the reference on fp64 devices (engine-tornado's README)
+                out.add(new Target(name, why == null ? () -> Backends.create(name) : null, why, true));
+            } else if (!name.equals("java") && !name.equals("opencl")) {
                 out.add(new Target(name, () -> Backends.create(name), null, false));
             }
         }
