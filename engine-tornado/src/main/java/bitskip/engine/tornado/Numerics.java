@@ -14,7 +14,7 @@ import java.util.Map;
  * {@code tornado-flags/}) is kept.
  *
  * <p>TornadoVM reads these properties once, when its runtime starts; {@link #apply} runs before any use of
- * TornadoVM in this backend. {@link #check} reports the ones that ended up different from this backend's.
+ * TornadoVM in this backend. {@link #deviations} reports the ones that ended up different from this backend's.
  */
 final class Numerics {
     static final String OPENCL_FLAGS = "-cl-fp32-correctly-rounded-divide-sqrt -w";
@@ -35,6 +35,13 @@ final class Numerics {
             if (System.getProperty(e.getKey()) == null) {
                 System.setProperty(e.getKey(), e.getValue());
             }
+        }
+        // TornadoVM refuses buffers beyond tornado.device.memory (default 4GB) per device: the arena
+        // (KernelPlan, up to 7.5 GiB by default) and the small launch arrays must fit under it.
+        if (System.getProperty("tornado.device.memory") == null) {
+            String arena = System.getProperty(KernelPlan.MEMORY_PROPERTY);
+            long gb = arena == null || arena.isBlank() ? 9 : (KernelPlan.parseBytes(arena.trim()) >> 30) + 2;
+            System.setProperty("tornado.device.memory", Math.max(4, gb) + "GB");
         }
     }
 

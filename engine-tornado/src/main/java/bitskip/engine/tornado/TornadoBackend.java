@@ -19,7 +19,7 @@ import java.util.Locale;
  * Numerics}): on a device with fp64 (PoCL, NVIDIA, AMD) every op except the whole-tensor reductions agrees
  * with the reference bit for bit; the reductions (alpha, sums of squares, squared error, routing loss) run
  * as 256 partial sums in double, relative ~1e-15 from the reference's sequential order. A device without
- * fp64 cannot compile these kernels (TornadoVM would refuse at the first launch).
+ * fp64 is refused with that reason.
  */
 public final class TornadoBackend implements Backend {
     private final KernelPlan k;
@@ -42,6 +42,11 @@ public final class TornadoBackend implements Backend {
     }
 
     public TornadoBackend(TornadoDevices.Device device) {
+        if (!device.fp64()) {
+            throw new IllegalArgumentException("TornadoVM device " + device.id() + " (" + device.name() + ") has no fp64"
+                    + " (cl_khr_fp64): the TornadoVM backend's kernels accumulate in double as the reference does;"
+                    + " choose another device (--device B:D):" + System.lineSeparator() + TornadoDevices.listing());
+        }
         this.k = KernelPlan.of(device);
     }
 

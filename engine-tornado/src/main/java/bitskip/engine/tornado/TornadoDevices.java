@@ -25,8 +25,8 @@ public final class TornadoDevices {
     public static final String ENV = "BITSKIP_DEVICE";
 
     /** A device: its id (B:D) and what this backend needs to know of it. */
-    public record Device(String id, int backend, int index, String name, String platform, String type,
-                         long globalMemBytes, long maxAllocBytes, int computeUnits, TornadoDevice handle) {
+    public record Device(String id, int backend, int index, String name, String platform, String openclC, String type,
+                         long globalMemBytes, long maxAllocBytes, int computeUnits, boolean fp64, TornadoDevice handle) {
         public boolean isCpu() {
             return type.equals("CPU");
         }
@@ -47,9 +47,11 @@ public final class TornadoDevices {
                 for (int d = 0; d < backend.getNumDevices(); d++) {
                     TornadoDevice dev = backend.getDevice(d);
                     var phys = dev.getPhysicalDevice();
+                    String info = String.valueOf(phys.getDeviceInfo());
                     out.add(new Device(b + ":" + d, b, d, phys.getDeviceName().trim(), dev.getPlatformName().trim(),
-                            String.valueOf(dev.getDeviceType()), phys.getDeviceGlobalMemorySize(),
-                            phys.getDeviceMaxAllocationSize(), phys.getDeviceMaxComputeUnits(), dev));
+                            String.valueOf(dev.getDeviceOpenCLCVersion()).trim(), String.valueOf(dev.getDeviceType()),
+                            phys.getDeviceGlobalMemorySize(), phys.getDeviceMaxAllocationSize(),
+                            phys.getDeviceMaxComputeUnits(), info.contains("cl_khr_fp64"), dev));
                 }
             }
             cached = List.copyOf(out);
@@ -89,9 +91,16 @@ public final class TornadoDevices {
                 return d;
             }
         }
+        // a name: first the platforms (and OpenCL C versions: PoCL says so only there), then the device names,
+        // so that "amd" finds AMD's platform before a CPU named "AMD EPYC" under another one
         String lower = want.toLowerCase(Locale.ROOT);
         for (Device d : devices) {
-            if (d.name().toLowerCase(Locale.ROOT).contains(lower) || d.platform().toLowerCase(Locale.ROOT).contains(lower)) {
+            if ((d.platform() + " " + d.openclC()).toLowerCase(Locale.ROOT).contains(lower)) {
+                return d;
+            }
+        }
+        for (Device d : devices) {
+            if (d.name().toLowerCase(Locale.ROOT).contains(lower)) {
                 return d;
             }
         }
@@ -103,16 +112,16 @@ public final class TornadoDevices {
     public static String listing() {
         StringBuilder sb = new StringBuilder();
         for (Device d : list()) {
-            sb.append(String.format(Locale.ROOT, "  tornado %-5s %-40s %-8s %4d CU  %8.0f MiB global  %8.0f MiB max buffer  (%s)%n",
+            sb.append(String.format(Locale.ROOT, "  %-5s %-36s %-4s %4d CU %8.0f MiB global %8.0f MiB max buffer %s  %s (%s)%n",
                     d.id(), d.name(), d.type(), d.computeUnits(), d.globalMemBytes() / 1048576.0,
-                    d.maxAllocBytes() / 1048576.0, d.platform()));
+                    d.maxAllocBytes() / 1048576.0, d.fp64() ? "fp64" : "no fp64 (unusable)", d.platform(), d.openclC()));
         }
         return sb.toString();
     }
 
     /** Prints TornadoVM's devices with the id to pass to --device (with --backend tornado). */
     public static void print(PrintStream out) {
-        out.println("TornadoVM devices (--backend tornado --device B:D):");
+        out.println("TornadoVM devices (pass the id as --backend tornado --device B:D, or -Dbitskip.device=B:D):");
         out.print(listing());
     }
 
