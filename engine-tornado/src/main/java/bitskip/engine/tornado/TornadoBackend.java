@@ -276,7 +276,9 @@ public final class TornadoBackend implements Backend {
     /** C[i, j] = [C +] bias[j] + Σ_k A[i, k]·B[k, j] on arena offsets with element strides. */
     private void gemm(int M, int N, int K, int a, int sam, int sak, int b, int sbk, int sbn, int c, int ldc, int bias,
                       boolean hasBias, boolean accumulate) {
-        k.ints(M, N, K, a, sam, sak, b, sbk, sbn, c, ldc, bias, hasBias ? 1 : 0, accumulate ? 1 : 0).run2(k.gemm, M, N);
+        int blk = MatmulKernels.BLOCK;
+        k.ints(M, N, K, a, sam, sak, b, sbk, sbn, c, ldc, bias, hasBias ? 1 : 0, accumulate ? 1 : 0)
+                .run2(k.gemm, (M + blk - 1) / blk, (N + blk - 1) / blk);
     }
 
     @Override
