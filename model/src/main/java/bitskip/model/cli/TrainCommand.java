@@ -63,10 +63,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Run folder (default: runs/PRESET-VARIANT-PROFILE).")
     Path out;
 
-    @Option(names = "--backend", description = "cpu (OpenBLAS + Vector API), java (scalar reference) or opencl. Default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu.")
+    @Option(names = "--backend", description = "cpu (OpenBLAS + Vector API), java (scalar reference), opencl or tornado (TornadoVM). Default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu.")
     String backend;
 
-    @Option(names = "--device", description = "OpenCL device: P:D (platform:device, see './bitskip devices') or a platform name (nvidia, pocl). Default: -Dbitskip.device, $BITSKIP_DEVICE, else the first GPU.")
+    @Option(names = "--device", description = "OpenCL device P:D (platform:device) or TornadoVM device B:D (with --backend tornado), see './bitskip devices', or a platform name (nvidia, pocl). Default: -Dbitskip.device, $BITSKIP_DEVICE, else the first GPU (TornadoVM: its default device).")
     String device;
 
     @Option(names = "--threads", description = "Threads of the cpu backend (default: -Dbitskip.threads, else all cores).")
