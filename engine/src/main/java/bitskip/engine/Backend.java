@@ -97,11 +97,11 @@ public interface Backend extends AutoCloseable {
     void fwht(Tensor x, int N, int P);
 
     /**
-     * RoPE (kernel {@code Rope}): overwrites out with inp rotated by the angles of positions pos0 + t, or with
-     * {@code inverse} by their negatives (the backward pass: the transposed rotation). out may be inp (forward).
-     * cos and sin are the (maxT, HS/2) tables of {@code Rope.table}.
+     * RoPE (kernel {@code Rope}): overwrites out with inp rotated by the angles of positions pos0 + t (out may
+     * be inp), or with {@code backward} adds the transposed rotation of inp (the gradient) into out. cos and
+     * sin are the (maxT, HS/2) tables of {@code Rope.table}.
      */
-    void rope(Tensor out, Tensor inp, Tensor cos, Tensor sin, Heads shape, int pos0, boolean inverse);
+    void rope(Tensor out, Tensor inp, Tensor cos, Tensor sin, Heads shape, int pos0, boolean backward);
 
     /**
      * Causal softmax in place on rows (T, T) blocks of scores: row r keeps its first (r mod T) + 1 entries,

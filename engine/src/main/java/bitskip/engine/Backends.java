@@ -1,6 +1,11 @@
 package bitskip.engine;
 
+import bitskip.engine.cpu.CpuBackend;
+import bitskip.engine.opencl.OpenCLBackend;
+import bitskip.engine.opencl.OpenCLDevices;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -47,6 +52,30 @@ public final class Backends {
             return env.trim();
         }
         return defaultName();
+    }
+
+    /**
+     * Every backend configuration of this machine: the java reference, the cpu backend (its default threads,
+     * vector path), and each OpenCL device twice, with its fp64 accumulators (where it has fp64) and with the
+     * float-only kernels; an absent backend with the reason.
+     */
+    public static List<Target> targets() {
+        List<Target> out = new ArrayList<>();
+        out.add(Target.of("java", JavaBackend::new, null, true));
+        out.add(CpuBackend.available() ? Target.of("cpu", CpuBackend::new, "cpu", false)
+                : Target.absent("cpu", CpuBackend.unavailableReason(), "cpu"));
+        List<OpenCLDevices.Device> devs = OpenCLDevices.list();
+        if (devs.isEmpty()) {
+            out.add(Target.absent("opencl", OpenCLDevices.unavailableReason(), "opencl"));
+        }
+        for (OpenCLDevices.Device d : devs) {
+            String base = "opencl " + d.id();
+            if (d.fp64()) {
+                out.add(Target.of(base + " fp64", () -> new OpenCLBackend(d, true), "opencl", true));
+            }
+            out.add(Target.of(base + " fp32", () -> new OpenCLBackend(d, false), "opencl", false));
+        }
+        return out;
     }
 
     /** Creates the backend chosen by flag/property/environment/default; an unknown name lists the known ones. */

@@ -7,7 +7,8 @@ package bitskip.engine;
  *   c[i, j]   = alpha·acc[i, j]                  when beta is 0 (c is not read: it may hold NaN)
  *             = beta·c[i, j] + alpha·acc[i, j]    otherwise
  * </pre>
- * for i &lt; M, j &lt; N. The reference ({@code JavaBackend}) computes exactly that, in float, which is
+ * for i &lt; M, j &lt; N; a bias comes only with alpha 1 and beta 0 (a linear layer's forward).
+ * The reference ({@code JavaBackend}) computes exactly that, in float, which is
  * {@code Matmul.forward}'s order (alpha 1 is then no operation and beta 1 a plain {@code +=}); other
  * backends may sum in another order and agree within their stated tolerance.
  */
@@ -24,6 +25,10 @@ public record Gemm(int M, int N, int K, float alpha, Mat a, Mat b, float beta, M
         Tensors.need(c.tensor(), c.extent(M, N), "gemm C (" + M + "x" + N + ")");
         if (bias != null) {
             Tensors.need(bias, N, "gemm bias N");
+            if (alpha != 1.0f || beta != 0.0f) {
+                throw new IllegalArgumentException("gemm with a bias (" + bias.name() + ") needs alpha 1 and beta 0, got "
+                        + alpha + " and " + beta);
+            }
         }
     }
 
