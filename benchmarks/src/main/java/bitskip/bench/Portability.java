@@ -1,8 +1,14 @@
 package bitskip.bench;
 
 import bitskip.engine.Backend;
+import bitskip.engine.Backends;
+import bitskip.engine.LinearActs;
+import bitskip.engine.LinearParams;
+import bitskip.engine.Norm;
+import bitskip.engine.NormStats;
+import bitskip.engine.QuantLinear;
+import bitskip.engine.Target;
 import bitskip.engine.Tensor;
-import bitskip.engine.opencl.DeviceMatrix;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.config.Presets;
 import bitskip.model.nn.BitSkipModel;
@@ -61,8 +67,8 @@ public final class Portability {
         BitSkipConfig cfg = Presets.build(preset, "paper", "bitskip");
         double refLoss = Double.NaN;
         List<Row> rows = new ArrayList<>();
-        for (DeviceMatrix.Target t : DeviceMatrix.targets()) {
-            if (t.open() == null || t.label().endsWith("fp32")) {
+        for (Target t : Backends.targets()) {
+            if (!t.present() || t.label().endsWith("fp32")) {
                 continue; // float-only kernels are a test configuration, not a device
             }
             if (only != null && !t.label().startsWith(only) && !t.label().equals("java")) {
@@ -141,9 +147,12 @@ public final class Portability {
         Random r = new Random(2);
         Tensor inp = up(be, "inp", randn(N * C, r)), lw = up(be, "lw", randn(C, r)), lb = up(be, "lb", randn(C, r));
         Tensor w = up(be, "w", randn(P, r)), out = be.alloc("out", N), z = be.alloc("z", N * P);
-        Tensor lo = be.alloc("lo", N * C), lm = be.alloc("lm", N), lr = be.alloc("lr", N);
-        double s = time(be, () -> be.hBitLinearForward(out, null, null, null, null, z, lo, lm, lr, inp, lw, lb, w, N, C,
-                P, 1, 1e-5f, 0, false, false));
+        Tensor lo = be.alloc("lo", N * C);
+        NormStats ln = new NormStats(be.alloc("lm", N), be.alloc("lr", N));
+        QuantLinear q = QuantLinear.hadamard(C, 1, 1e-5f, 0, false, false);
+        LinearParams p = new LinearParams(w, new Norm(lw, lb));
+        LinearActs acts = new LinearActs(inp, out, null, null, null, null, z, lo, ln);
+        double s = time(be, () -> be.hBitLinearForward(q, N, p, acts));
         return 2.0 * 4 * N * P / s / 1e9;
     }
 

@@ -1,8 +1,13 @@
 package bitskip.engine;
 
+import bitskip.engine.cpu.CpuBackend;
+import bitskip.engine.opencl.OpenCLBackend;
+import bitskip.engine.opencl.OpenCLDevices;
 import java.io.PrintStream;
 import java.lang.reflect.InvocationTargetException;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -25,6 +30,67 @@ public final class Backends {
         // Lives in the engine-tornado module (Java 25, built where TornadoVM is installed): loaded by name.
         KNOWN.put("tornado", () -> (Backend) tornado("TornadoBackend", "create", null));
     }
+
+    private Backends() {}
+
+    /** The names that can be passed to {@code --backend}. */
+    public static Iterable<String> names() {
+        return KNOWN.keySet();
+    }
+
+    public static String defaultName() {
+        return "cpu";
+    }
+
+    /** The name that {@link #create} would use for this command-line value (which may be null). */
+    public static String resolve(String flag) {
+        if (flag != null && !flag.isBlank()) {
+            return flag.trim();
+        }
+        String prop = System.getProperty(PROPERTY);
+        if (prop != null && !prop.isBlank()) {
+            return prop.trim();
+        }
+        String env = System.getenv(ENV);
+        if (env != null && !env.isBlank()) {
+            return env.trim();
+        }
+        return defaultName();
+    }
+
+    /**
+     * Every backend configuration of this machine: the java reference, the cpu backend (its default threads,
+     * vector path), and each OpenCL device twice, with its fp64 accumulators (where it has fp64) and with the
+     * float-only kernels; an absent backend with the reason.
+     */
+    public static List<Target> targets() {
+        List<Target> out = new ArrayList<>();
+        out.add(Target.of("java", JavaBackend::new, null, true));
+        out.add(CpuBackend.available() ? Target.of("cpu", CpuBackend::new, "cpu", false)
+                : Target.absent("cpu", CpuBackend.unavailableReason(), "cpu"));
+        List<OpenCLDevices.Device> devs = OpenCLDevices.list();
+        if (devs.isEmpty()) {
+            out.add(Target.absent("opencl", OpenCLDevices.unavailableReason(), "opencl"));
+        }
+        for (OpenCLDevices.Device d : devs) {
+            String base = "opencl " + d.id();
+            if (d.fp64()) {
+                out.add(Target.of(base + " fp64", () -> new OpenCLBackend(d, true), "opencl", true));
+            }
+            out.add(Target.of(base + " fp32", () -> new OpenCLBackend(d, false), "opencl", false));
+        }
+        String why = tornadoUnavailableReason();
+        if (why != null) {
+            out.add(Target.absent("tornado", why, "tornado"));
+        } else {
+            @SuppressWarnings("unchecked")
+            List<Target> tornado = (List<Target>) tornado("TornadoDevices", "targets", null);
+            out.addAll(tornado);
+        }
+        return out;
+    }
+
+    private static final String TORNADO_PACKAGE = "bitskip.engine.tornado";
 
     /** What the tornado backend needs to run that this JVM lacks, or null when it can run. */
     public static String tornadoUnavailableReason() {
@@ -53,9 +119,7 @@ public final class Backends {
         tornado("TornadoDevices", "print", out);
     }
 
-    private static final String TORNADO_PACKAGE = "bitskip.engine.tornado";
-
-    /** Calls the static method of the engine-tornado class, with a clear error when it cannot load. */
+    /** Calls a static method of an engine-tornado class, with a clear error when the module cannot load. */
     private static Object tornado(String cls, String method, PrintStream arg) {
         String why = tornadoUnavailableReason();
         if (why != null) {
@@ -72,33 +136,6 @@ public final class Backends {
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("backend 'tornado': " + e, e);
         }
-    }
-
-    private Backends() {}
-
-    /** The names that can be passed to {@code --backend}. */
-    public static Iterable<String> names() {
-        return KNOWN.keySet();
-    }
-
-    public static String defaultName() {
-        return "cpu";
-    }
-
-    /** The name that {@link #create} would use for this command-line value (which may be null). */
-    public static String resolve(String flag) {
-        if (flag != null && !flag.isBlank()) {
-            return flag.trim();
-        }
-        String prop = System.getProperty(PROPERTY);
-        if (prop != null && !prop.isBlank()) {
-            return prop.trim();
-        }
-        String env = System.getenv(ENV);
-        if (env != null && !env.isBlank()) {
-            return env.trim();
-        }
-        return defaultName();
     }
 
     /** Creates the backend chosen by flag/property/environment/default; an unknown name lists the known ones. */

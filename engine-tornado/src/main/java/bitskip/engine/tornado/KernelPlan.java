@@ -35,7 +35,7 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
  * at its first launch and keeps it for the life of the plan, and the plan lives as long as the JVM (one per
  * device, shared by every backend opened on it): tests that open many backends compile each kernel once.
  *
- * <p>Arena layout: [0, RESERVED) holds the device scalars (alpha, means, sums, stored doubles) and the
+ * <p>Arena layout: [0, RESERVED) holds the device scalars (a mean, sums as stored doubles) and the
  * reductions' partial sums; tensors are allocated above it. Its size is fixed when the plan is made:
  * {@code -Dbitskip.tornado.memory=SIZE} (e.g. 512m, 6g), default 1 GiB on a CPU device and on a GPU the
  * smallest of 7.5 GiB, 80% of its memory and its largest buffer (a FloatArray holds at most 2^31−1 floats).
@@ -44,7 +44,7 @@ final class KernelPlan implements AutoCloseable {
     static final String MEMORY_PROPERTY = "bitskip.tornado.memory";
     /** Partial sums of a reduction (a fixed number, so results do not depend on the device). */
     static final int PARTIALS = 256;
-    static final int SLOT_ALPHA = 0, SLOT_MEAN = 1, SLOT_SUM = 4, PARTIALS_AT = 32;
+    static final int SLOT_MEAN = 0, SLOT_SUM = 4, PARTIALS_AT = 32;
     static final int RESERVED = ArenaAllocator.roundUp(PARTIALS_AT + 3 * PARTIALS);
     /** Launch inputs: ints and floats of one launch, token ids (or skip flags), upload staging. */
     static final int ARGS = 32, FARGS = 16, INTS = 1 << 17, STAGE = 1 << 18;
@@ -66,15 +66,11 @@ final class KernelPlan implements AutoCloseable {
     /** A kernel: its task graph in the plan and the grid its launches set. */
     record Kernel(String name, int graph, WorkerGrid grid) {}
 
-    final Kernel clear, zero, copy, fromStage;
-    final Kernel add, scale, multiply, multiplyAccumulate, relu2Forward, relu2Backward, reluForward, reluBackward;
-    final Kernel sigmoidForward, sigmoidBackward, squaredErrorBackward, dropoutMask, adamW;
-    final Kernel embeddingForward, embeddingBackward, positionsForward, positionsBackward, selectSamples;
-    final Kernel selectSamplesBackward, padForward, padBackward;
-    final Kernel layerNormForward, layerNormBackwardInput, layerNormBackwardParams, activationQuantize;
-    final Kernel ternaryQuantize, fwhtRows, gemm, columnSumAccumulate;
-    final Kernel ropeForward, ropeBackward, attentionForward, attentionBackwardQuery, attentionBackwardKeyValue;
-    final Kernel partials, finish, crossEntropyRows, crossEntropyGradient, sumRowLosses, expectedExit, routingBackward;
+    final Kernel clear, zero, copy2d, fromStage, pointwise, dropoutMask, adamW, gather, scatterAdd, sumRows, gemm;
+    final Kernel layerNormForward, layerNormBackwardInput, layerNormBackwardParams, activationQuantize, fwhtRows;
+    final Kernel softmaxRows, softmaxBackwardRows, ropeForward, ropeBackward;
+    final Kernel attentionForward, attentionBackwardQuery, attentionBackwardKeyValue;
+    final Kernel partials, finish, crossEntropyRows, crossEntropyGradient, expectedExit, routingBackward;
 
     /** The plan of this device (made on first use, with the arena size of {@link #MEMORY_PROPERTY}). */
     static synchronized KernelPlan of(TornadoDevices.Device device) {
@@ -89,37 +85,22 @@ final class KernelPlan implements AutoCloseable {
         // host); every other graph consumes it.
         clear = add("clear", 1, (g, id) -> g.task(id, MemoryKernels::zero, arena, args), true);
         zero = mem("zero", 1, MemoryKernels::zero);
-        copy = mem("copy", 1, MemoryKernels::copy);
+        copy2d = mem("copy2d", 1, MemoryKernels::copy2d);
         fromStage = memF("fromStage", 1, MemoryKernels::fromStage, stage);
-        add = mem("add", 1, PointwiseKernels::add);
-        scale = memF("scale", 1, PointwiseKernels::scale, fargs);
-        multiply = mem("multiply", 1, PointwiseKernels::multiply);
-        multiplyAccumulate = mem("multiplyAccumulate", 1, PointwiseKernels::multiplyAccumulate);
-        relu2Forward = mem("relu2Forward", 1, PointwiseKernels::relu2Forward);
-        relu2Backward = mem("relu2Backward", 1, PointwiseKernels::relu2Backward);
-        reluForward = mem("reluForward", 1, PointwiseKernels::reluForward);
-        reluBackward = mem("reluBackward", 1, PointwiseKernels::reluBackward);
-        sigmoidForward = mem("sigmoidForward", 1, PointwiseKernels::sigmoidForward);
-        sigmoidBackward = mem("sigmoidBackward", 1, PointwiseKernels::sigmoidBackward);
-        squaredErrorBackward = memF("squaredErrorBackward", 1, PointwiseKernels::squaredErrorBackward, fargs);
+        pointwise = memF("pointwise", 1, PointwiseKernels::pointwise, fargs);
         dropoutMask = memF("dropoutMask", 1, PointwiseKernels::dropoutMask, fargs);
         adamW = memF("adamW", 1, PointwiseKernels::adamW, fargs);
-        embeddingForward = memI("embeddingForward", 1, IndexKernels::embeddingForward);
-        embeddingBackward = memI("embeddingBackward", 1, IndexKernels::embeddingBackward);
-        positionsForward = mem("positionsForward", 1, IndexKernels::positionsForward);
-        positionsBackward = mem("positionsBackward", 1, IndexKernels::positionsBackward);
-        selectSamples = memI("selectSamples", 1, IndexKernels::selectSamples);
-        selectSamplesBackward = memI("selectSamplesBackward", 1, IndexKernels::selectSamplesBackward);
-        padForward = mem("padForward", 1, IndexKernels::padForward);
-        padBackward = mem("padBackward", 1, IndexKernels::padBackward);
+        gather = memI("gather", 1, IndexKernels::gather);
+        scatterAdd = memI("scatterAdd", 1, IndexKernels::scatterAdd);
+        sumRows = mem("sumRows", 1, MatmulKernels::sumRows);
+        gemm = memF("gemm", 2, MatmulKernels::gemm, fargs);
         layerNormForward = memF("layerNormForward", 1, RowKernels::layerNormForward, fargs);
         layerNormBackwardInput = mem("layerNormBackwardInput", 1, RowKernels::layerNormBackwardInput);
         layerNormBackwardParams = mem("layerNormBackwardParams", 1, RowKernels::layerNormBackwardParams);
         activationQuantize = memF("activationQuantize", 1, RowKernels::activationQuantize, fargs);
-        ternaryQuantize = mem("ternaryQuantize", 1, RowKernels::ternaryQuantize);
         fwhtRows = memF("fwhtRows", 1, RowKernels::fwhtRows, fargs);
-        gemm = mem("gemm", 2, MatmulKernels::gemm);
-        columnSumAccumulate = mem("columnSumAccumulate", 1, MatmulKernels::columnSumAccumulate);
+        softmaxRows = mem("softmaxRows", 1, RowKernels::softmaxRows);
+        softmaxBackwardRows = memF("softmaxBackwardRows", 1, RowKernels::softmaxBackwardRows, fargs);
         ropeForward = mem("ropeForward", 1, AttentionKernels::ropeForward);
         ropeBackward = mem("ropeBackward", 1, AttentionKernels::ropeBackward);
         attentionForward = memF("attentionForward", 1, AttentionKernels::forward, fargs);
@@ -130,7 +111,6 @@ final class KernelPlan implements AutoCloseable {
         crossEntropyRows = memI("crossEntropyRows", 1, LossKernels::crossEntropyRows);
         crossEntropyGradient = add("crossEntropyGradient", 1,
                 (g, id) -> g.task(id, LossKernels::crossEntropyGradient, arena, args, ints, fargs), false, ints, fargs);
-        sumRowLosses = mem("sumRowLosses", 1, LossKernels::sumRowLosses);
         expectedExit = mem("expectedExit", 1, LossKernels::expectedExit);
         routingBackward = memF("routingBackward", 1, LossKernels::routingBackward, fargs);
 
@@ -245,13 +225,6 @@ final class KernelPlan implements AutoCloseable {
         }
         last.transferToHost(new DataRange(arena).withOffset(at).withSize(n));
         MemorySegment.copy(arena.getSegment(), ValueLayout.JAVA_FLOAT, 4L * at, dst, 0, n);
-    }
-
-    /** The float at arena[at]. */
-    float readFloat(int at) {
-        float[] v = new float[1];
-        download(at, v, 1);
-        return v[0];
     }
 
     /** The double stored at arena[at..at+3) by the kernels (ReduceKernels.storeDouble). */

@@ -13,15 +13,15 @@ final class LossKernels {
     private LossKernels() {}
 
     /**
-     * One work-item per row r of the chunk: stats[4r] = max, stats[4r+1..4r+4) = Σ_i exp(x_i − max) as a
-     * stored double, and rowLoss[3(row0 + r)..) = (max − x[target]) + log Σ as a stored double (0 for a row
-     * whose target is −1). Targets are ints[row0 + r]. a = (logits, stats, rowLoss, row0, R, V).
+     * One work-item per row r of R: stats[4r] = max, stats[4r+1..4r+4) = Σ_i exp(x_i − max) as a stored
+     * double, rowLoss[3r..3r+3) = (max − x[target]) + log Σ as a stored double (0 where the target, ints[r],
+     * is −1). a = (logits, stats, rowLoss, R, V).
      */
     static void crossEntropyRows(FloatArray m, IntArray a, IntArray ints) {
-        int logits = a.get(0), stats = a.get(1), rowLoss = a.get(2), row0 = a.get(3), V = a.get(5);
-        for (@Parallel int r = 0; r < a.get(4); r++) {
+        int logits = a.get(0), stats = a.get(1), rowLoss = a.get(2), V = a.get(4);
+        for (@Parallel int r = 0; r < a.get(3); r++) {
             int row = logits + r * V;
-            int target = ints.get(row0 + r);
+            int target = ints.get(r);
             float mx = Float.NEGATIVE_INFINITY;
             for (int i = 0; i < V; i++) {
                 float x = m.get(row + i);
@@ -39,20 +39,21 @@ final class LossKernels {
             if (target >= 0) {
                 loss = ((double) mx - (double) m.get(row + target)) + Math.log(sum);
             }
-            ReduceKernels.storeDouble(m, rowLoss + 3 * (row0 + r), loss);
+            ReduceKernels.storeDouble(m, rowLoss + 3 * r, loss);
         }
     }
 
     /**
-     * dlogits[r, i] = (softmax − onehot)·gradScale, 0 for a row whose target is −1; one work-item per
-     * element. a = (logits, dlogits, stats, row0, R, V); f = (gradScale).
+     * The logits replaced by their gradient, (softmax − onehot)·gradScale (0 on a row whose target is −1),
+     * one work-item per element; each reads its logit and the row's statistics, then writes its gradient in
+     * its place. a = (logits, stats, R, V); f = (gradScale).
      */
     static void crossEntropyGradient(FloatArray m, IntArray a, IntArray ints, FloatArray f) {
-        int logits = a.get(0), dlogits = a.get(1), stats = a.get(2), row0 = a.get(3), V = a.get(5);
+        int logits = a.get(0), stats = a.get(1), V = a.get(3);
         float gradScale = f.get(0);
-        for (@Parallel int e = 0; e < a.get(4) * V; e++) {
+        for (@Parallel int e = 0; e < a.get(2) * V; e++) {
             int r = e / V, i = e - r * V;
-            int target = ints.get(row0 + r);
+            int target = ints.get(r);
             float d = 0.0f;
             if (target >= 0) {
                 float mx = m.get(stats + 4 * r);
@@ -61,7 +62,7 @@ final class LossKernels {
                 float onehot = i == target ? 1.0f : 0.0f;
                 d = (p - onehot) * gradScale;
             }
-            m.set(dlogits + e, d);
+            m.set(logits + e, d);
         }
     }
 
@@ -103,26 +104,6 @@ final class LossKernels {
                 float p = m.get(pExit + l * N + n);
                 rest = (float) l * p + (1.0f - p) * rest;
             }
-        }
-    }
-
-    /**
-     * One work-item: the sum of N stored row losses in the reference's order, chunk by chunk (each chunk's
-     * rows summed from 0, then the chunk sums added in order, as JavaBackend.headLoss adds up
-     * CrossEntropy.forwardBackward's results), stored as a double at out. a = (rowLoss, N, chunkRows, out).
-     */
-    static void sumRowLosses(FloatArray m, IntArray a) {
-        int rowLoss = a.get(0), N = a.get(1), chunkRows = a.get(2), out = a.get(3);
-        for (@Parallel int one = 0; one < 1; one++) {
-            double loss = 0.0;
-            for (int r0 = 0; r0 < N; r0 += chunkRows) {
-                double chunk = 0.0;
-                for (int r = r0; r < r0 + chunkRows && r < N; r++) {
-                    chunk += ReduceKernels.loadDouble(m, rowLoss + 3 * r);
-                }
-                loss += chunk;
-            }
-            ReduceKernels.storeDouble(m, out, loss);
         }
     }
 }

@@ -6,8 +6,9 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
  * Matrix products. One strided GEMM serves the forward and both backward products of every linear layer
- * and the LM head: each output element is one work-item summing over k in order from the bias, exactly
- * as kernels-java Matmul does, so the results agree bit for bit (with TornadoVM's FMA contraction off).
+ * and of the LM head; every output element is a sum over k in order from the bias, exactly as kernels-java
+ * Matmul does, so the results agree bit for bit (with TornadoVM's FMA contraction off). And the column sums
+ * of a bias gradient.
  */
 final class MatmulKernels {
     private MatmulKernels() {}
@@ -16,19 +17,21 @@ final class MatmulKernels {
     static final int BLOCK = 4;
 
     /**
-     * C[i, j] = [C[i, j] +] (bias[j] + Σ_k A[i, k]·B[k, j]) with element strides: A at offA + i·sam + k·sak,
-     * B at offB + k·sbk + j·sbn, C at offC + i·ldc + j. a = (M, N, K, offA, sam, sak, offB, sbk, sbn, offC,
-     * ldc, bias, hasBias, accumulate). Each work-item computes a BLOCK × BLOCK block of C (launched over
+     * acc[i, j] = bias[j] + Σ_k A[i, k]·B[k, j], k in order, and C[i, j] = alpha·acc (beta 0: C is not
+     * read) or beta·C[i, j] + alpha·acc (bitskip.engine.Gemm), with element strides: A at offA + i·sam +
+     * k·sak, B at offB + k·sbk + j·sbn, C at offC + i·ldc + j. a = (M, N, K, offA, sam, sak, offB, sbk, sbn,
+     * offC, ldc, bias, hasBias); f = (alpha, beta). Each work-item computes a BLOCK × BLOCK block of C (launched over
      * ceil(M/BLOCK) × ceil(N/BLOCK)): each A and B element it loads serves BLOCK products, and each of the
      * 16 sums still runs over k in order from the bias, as the reference's. Rows and columns past the edge
      * are read from row/column 0 and never stored.
      */
-    static void gemm(FloatArray m, IntArray a) {
+    static void gemm(FloatArray m, IntArray a, FloatArray f) {
         int M = a.get(0), N = a.get(1), K = a.get(2);
         int offA = a.get(3), sam = a.get(4), sak = a.get(5);
         int offB = a.get(6), sbk = a.get(7), sbn = a.get(8);
         int offC = a.get(9), ldc = a.get(10), bias = a.get(11);
-        boolean hasBias = a.get(12) != 0, accumulate = a.get(13) != 0;
+        boolean hasBias = a.get(12) != 0;
+        float alpha = f.get(0), beta = f.get(1);
         for (@Parallel int bi = 0; bi < (M + BLOCK - 1) / BLOCK; bi++) {
             for (@Parallel int bj = 0; bj < (N + BLOCK - 1) / BLOCK; bj++) {
                 int i0 = bi * BLOCK, j0 = bj * BLOCK;
@@ -64,43 +67,52 @@ final class MatmulKernels {
                     c32 += x3 * y2;
                     c33 += x3 * y3;
                 }
-                store(m, offC + i0 * ldc + j0, c00, c01, c02, c03, N - j0, accumulate);
+                store(m, offC + i0 * ldc + j0, c00, c01, c02, c03, N - j0, alpha, beta);
                 if (i0 + 1 < M) {
-                    store(m, offC + (i0 + 1) * ldc + j0, c10, c11, c12, c13, N - j0, accumulate);
+                    store(m, offC + (i0 + 1) * ldc + j0, c10, c11, c12, c13, N - j0, alpha, beta);
                 }
                 if (i0 + 2 < M) {
-                    store(m, offC + (i0 + 2) * ldc + j0, c20, c21, c22, c23, N - j0, accumulate);
+                    store(m, offC + (i0 + 2) * ldc + j0, c20, c21, c22, c23, N - j0, alpha, beta);
                 }
                 if (i0 + 3 < M) {
-                    store(m, offC + (i0 + 3) * ldc + j0, c30, c31, c32, c33, N - j0, accumulate);
+                    store(m, offC + (i0 + 3) * ldc + j0, c30, c31, c32, c33, N - j0, alpha, beta);
                 }
             }
         }
     }
 
-    /** One row of a block: the first min(cols, 4) of v0..v3 into m at `at` (added to it when accumulate). */
-    private static void store(FloatArray m, int at, float v0, float v1, float v2, float v3, int cols, boolean accumulate) {
-        m.set(at, accumulate ? m.get(at) + v0 : v0);
+    /** One row of a block: the first min(cols, 4) of v0..v3 into m at `at`, as {@link #scaled}. */
+    private static void store(FloatArray m, int at, float v0, float v1, float v2, float v3, int cols, float alpha,
+                              float beta) {
+        m.set(at, scaled(m, at, v0, alpha, beta));
         if (cols > 1) {
-            m.set(at + 1, accumulate ? m.get(at + 1) + v1 : v1);
+            m.set(at + 1, scaled(m, at + 1, v1, alpha, beta));
         }
         if (cols > 2) {
-            m.set(at + 2, accumulate ? m.get(at + 2) + v2 : v2);
+            m.set(at + 2, scaled(m, at + 2, v2, alpha, beta));
         }
         if (cols > 3) {
-            m.set(at + 3, accumulate ? m.get(at + 3) + v3 : v3);
+            m.set(at + 3, scaled(m, at + 3, v3, alpha, beta));
         }
     }
 
-    /** dbias[o] += Σ_n dout[n, o] (float, n in order). a = (dbias, dout, N, OC). */
-    static void columnSumAccumulate(FloatArray m, IntArray a) {
-        int dbias = a.get(0), dout = a.get(1), N = a.get(2), OC = a.get(3);
-        for (@Parallel int o = 0; o < OC; o++) {
+    /** alpha·acc, or beta·C + alpha·acc when beta is not 0 (then C is read). */
+    private static float scaled(FloatArray m, int at, float acc, float alpha, float beta) {
+        return beta == 0.0f ? alpha * acc : beta * m.get(at) + alpha * acc;
+    }
+
+    /**
+     * dst[j] += Σ_i src[i·cols + j], the sum formed from 0 in row order, then added (Matmul.sumRows: a bias
+     * gradient, the position table's gradient). a = (dst, src, rows, cols).
+     */
+    static void sumRows(FloatArray m, IntArray a) {
+        int dst = a.get(0), src = a.get(1), rows = a.get(2), cols = a.get(3);
+        for (@Parallel int j = 0; j < cols; j++) {
             float acc = 0.0f;
-            for (int n = 0; n < N; n++) {
-                acc += m.get(dout + n * OC + o);
+            for (int i = 0; i < rows; i++) {
+                acc += m.get(src + i * cols + j);
             }
-            m.set(dbias + o, m.get(dbias + o) + acc);
+            m.set(dst + j, m.get(dst + j) + acc);
         }
     }
 }

@@ -25,11 +25,16 @@ final class MemoryKernels {
         }
     }
 
-    /** m[dst + i] = m[src + i] for i &lt; n; the ranges must not overlap. a = (dst, src, n). */
-    static void copy(FloatArray m, IntArray a) {
-        int dst = a.get(0), src = a.get(1);
-        for (@Parallel int i = 0; i < a.get(2); i++) {
-            m.set(dst + i, m.get(src + i));
+    /**
+     * A strided 2-D copy: m[dst + r·dstStride + c] = m[src + r·srcStride + c] for r &lt; rows, c &lt; cols, one
+     * work-item per element; the caller keeps overlapping ranges apart. a = (dst, dstStride, src, srcStride,
+     * rows, cols).
+     */
+    static void copy2d(FloatArray m, IntArray a) {
+        int dst = a.get(0), dstStride = a.get(1), src = a.get(2), srcStride = a.get(3), cols = a.get(5);
+        for (@Parallel int i = 0; i < a.get(4) * cols; i++) {
+            int r = i / cols, c = i - r * cols;
+            m.set(dst + r * dstStride + c, m.get(src + r * srcStride + c));
         }
     }
 

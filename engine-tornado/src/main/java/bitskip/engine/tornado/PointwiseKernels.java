@@ -13,86 +13,58 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 final class PointwiseKernels {
     private PointwiseKernels() {}
 
-    /** out = x + y. a = (out, x, y, n). Also dst += src with out = x = dst. */
-    static void add(FloatArray m, IntArray a) {
-        int out = a.get(0), x = a.get(1), y = a.get(2);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            m.set(out + i, m.get(x + i) + m.get(y + i));
-        }
-    }
+    /** The ops of {@link #pointwise}, in the order of {@code bitskip.engine.Pointwise}. */
+    static final int FILL = 0, ADD = 1, SCALE = 2, MUL = 3, MUL_ADD = 4, RELU = 5, RELU_BACKWARD = 6, RELU2 = 7,
+            RELU2_BACKWARD = 8, SIGMOID = 9, SIGMOID_BACKWARD = 10, SQUARED_ERROR_BACKWARD = 11, TERNARY = 12;
 
-    /** t *= f0. a = (t, n). */
-    static void scale(FloatArray m, IntArray a, FloatArray f) {
-        int t = a.get(0);
-        float factor = f.get(0);
-        for (@Parallel int i = 0; i < a.get(1); i++) {
-            m.set(t + i, m.get(t + i) * factor);
-        }
-    }
-
-    /** out = relu(inp)². a = (out, inp, n). */
-    static void relu2Forward(FloatArray m, IntArray a) {
-        int out = a.get(0), inp = a.get(1);
-        for (@Parallel int i = 0; i < a.get(2); i++) {
-            float x = m.get(inp + i);
-            float r = x > 0.0f ? x : 0.0f;
-            m.set(out + i, r * r);
-        }
-    }
-
-    /** dinp += dout·2·inp where inp &gt; 0. a = (dinp, dout, inp, n). */
-    static void relu2Backward(FloatArray m, IntArray a) {
-        int dinp = a.get(0), dout = a.get(1), inp = a.get(2);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            float x = m.get(inp + i);
-            if (x > 0.0f) {
-                m.set(dinp + i, m.get(dinp + i) + m.get(dout + i) * 2.0f * x);
-            }
-        }
-    }
-
-    /** out = max(inp, 0). a = (out, inp, n). */
-    static void reluForward(FloatArray m, IntArray a) {
-        int out = a.get(0), inp = a.get(1);
-        for (@Parallel int i = 0; i < a.get(2); i++) {
-            float x = m.get(inp + i);
-            m.set(out + i, x > 0.0f ? x : 0.0f);
-        }
-    }
-
-    /** dinp += dout where out &gt; 0. a = (dinp, dout, out, n). */
-    static void reluBackward(FloatArray m, IntArray a) {
-        int dinp = a.get(0), dout = a.get(1), out = a.get(2);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            if (m.get(out + i) > 0.0f) {
-                m.set(dinp + i, m.get(dinp + i) + m.get(dout + i));
-            }
-        }
-    }
-
-    /** out = 1/(1 + exp(−inp)), in double as the reference. a = (out, inp, n). */
-    static void sigmoidForward(FloatArray m, IntArray a) {
-        int out = a.get(0), inp = a.get(1);
-        for (@Parallel int i = 0; i < a.get(2); i++) {
-            m.set(out + i, (float) (1.0 / (1.0 + Math.exp(-(double) m.get(inp + i)))));
-        }
-    }
-
-    /** dinp += dout·out·(1 − out). a = (dinp, dout, out, n). */
-    static void sigmoidBackward(FloatArray m, IntArray a) {
-        int dinp = a.get(0), dout = a.get(1), out = a.get(2);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            float p = m.get(out + i);
-            m.set(dinp + i, m.get(dinp + i) + m.get(dout + i) * p * (1.0f - p));
-        }
-    }
-
-    /** dw += f0·2·(w − ŵ). a = (dw, w, wHat, n). */
-    static void squaredErrorBackward(FloatArray m, IntArray a, FloatArray f) {
-        int dw = a.get(0), w = a.get(1), wHat = a.get(2);
+    /**
+     * out[i] = op(a[i], b[i], s) for i &lt; n, each op the formula (and order of float operations) that
+     * {@code bitskip.engine.Pointwise} states; one kernel for all of them (the op is the same for every
+     * work-item of a launch, so the branch costs nothing on a GPU, and one compilation serves every op). Ops
+     * that do not read a or b get offset 0 there. a = (op, out, a, b, n); f = (s).
+     */
+    static void pointwise(FloatArray m, IntArray a, FloatArray f) {
+        int op = a.get(0), out = a.get(1), x = a.get(2), y = a.get(3);
         float s = f.get(0);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            m.set(dw + i, m.get(dw + i) + s * 2.0f * (m.get(w + i) - m.get(wHat + i)));
+        for (@Parallel int i = 0; i < a.get(4); i++) {
+            int o = out + i;
+            if (op == FILL) {
+                m.set(o, s);
+            } else if (op == ADD) {
+                m.set(o, m.get(x + i) + m.get(y + i));
+            } else if (op == SCALE) {
+                m.set(o, m.get(x + i) * s);
+            } else if (op == MUL) {
+                m.set(o, m.get(x + i) * m.get(y + i));
+            } else if (op == MUL_ADD) {
+                m.set(o, m.get(o) + m.get(x + i) * m.get(y + i));
+            } else if (op == RELU) {
+                float u = m.get(x + i);
+                m.set(o, u > 0.0f ? u : 0.0f);
+            } else if (op == RELU_BACKWARD) {
+                if (m.get(y + i) > 0.0f) {
+                    m.set(o, m.get(o) + m.get(x + i));
+                }
+            } else if (op == RELU2) {
+                float u = m.get(x + i);
+                float p = u > 0.0f ? u : 0.0f;
+                m.set(o, p * p);
+            } else if (op == RELU2_BACKWARD) {
+                float v = m.get(y + i);
+                if (v > 0.0f) {
+                    m.set(o, m.get(o) + m.get(x + i) * 2.0f * v);
+                }
+            } else if (op == SIGMOID) {
+                m.set(o, (float) (1.0 / (1.0 + Math.exp(-(double) m.get(x + i)))));
+            } else if (op == SIGMOID_BACKWARD) {
+                float v = m.get(y + i);
+                m.set(o, m.get(o) + m.get(x + i) * v * (1.0f - v));
+            } else if (op == SQUARED_ERROR_BACKWARD) {
+                m.set(o, m.get(o) + s * 2.0f * (m.get(x + i) - m.get(y + i)));
+            } else {
+                float u = m.get(x + i), half = 0.5f * s;
+                m.set(o, u > half ? s : u < -half ? -s : 0.0f);
+            }
         }
     }
 
@@ -114,22 +86,6 @@ final class PointwiseKernels {
             z = z ^ ((z >> 31) & 0x1FFFFFFFFL);
             float u = (float) ((z >> 40) & 0xFFFFFFL) / 16777216.0f;
             m.set(mask + i, u < p ? 0.0f : keep);
-        }
-    }
-
-    /** out = inp·mask. a = (out, inp, mask, n). */
-    static void multiply(FloatArray m, IntArray a) {
-        int out = a.get(0), x = a.get(1), y = a.get(2);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            m.set(out + i, m.get(x + i) * m.get(y + i));
-        }
-    }
-
-    /** dinp += dout·mask. a = (dinp, dout, mask, n). */
-    static void multiplyAccumulate(FloatArray m, IntArray a) {
-        int dinp = a.get(0), dout = a.get(1), mask = a.get(2);
-        for (@Parallel int i = 0; i < a.get(3); i++) {
-            m.set(dinp + i, m.get(dinp + i) + m.get(dout + i) * m.get(mask + i));
         }
     }
 

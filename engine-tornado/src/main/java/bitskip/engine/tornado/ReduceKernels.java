@@ -19,7 +19,7 @@ final class ReduceKernels {
     private ReduceKernels() {}
 
     /** Term modes of {@link #partials}. */
-    static final int ABS = 0, SQUARE = 1, SQUARED_DIFFERENCE = 2, VALUE = 3, SQUARED_DEVIATION = 4, TRIPLES = 5;
+    static final int ABS = 0, SQUARE = 1, SQUARED_DIFFERENCE = 2, VALUE = 3, SQUARED_DEVIATION = 4;
 
     static void storeDouble(FloatArray m, int at, double s) {
         float hi = (float) s;
@@ -38,8 +38,8 @@ final class ReduceKernels {
     /**
      * out[3g..3g+3) = Σ_{i ≡ g mod G, i &lt; n} term(i), g &lt; G, where term is |x[i]| (ABS), (double) x[i]·x[i]
      * (SQUARE, as GradClip.sumSquares), d·d with d = (double) (x[i] − y[i]) (SQUARED_DIFFERENCE, as
-     * Quantize.squaredError), x[i] (VALUE), d·d with d = (double) x[i] − t (SQUARED_DEVIATION, as
-     * RoutingLoss), or the stored double at x + 3i (TRIPLES). a = (mode, x, y, n, G, out); f = (t).
+     * Quantize.squaredError), x[i] (VALUE), or d·d with d = (double) x[i] − t (SQUARED_DEVIATION, as
+     * RoutingLoss). a = (mode, x, y, n, G, out); f = (t).
      */
     static void partials(FloatArray m, IntArray a, FloatArray f) {
         int mode = a.get(0), x = a.get(1), y = a.get(2), n = a.get(3), G = a.get(4), out = a.get(5);
@@ -59,8 +59,6 @@ final class ReduceKernels {
                 } else if (mode == SQUARED_DEVIATION) {
                     double d = (double) m.get(x + i) - t;
                     term = d * d;
-                } else if (mode == TRIPLES) {
-                    term = loadDouble(m, x + 3 * i);
                 } else {
                     term = m.get(x + i);
                 }
@@ -71,9 +69,8 @@ final class ReduceKernels {
     }
 
     /**
-     * One work-item: s = Σ_g partial[g] in order, then out = s as a stored double (post 0), or out[0] = the
-     * float max((float) (s/n), 1e-6) (post 1, the ternary alpha of Quantize.ternaryForward), or out[0] =
-     * (float) (s/n) (post 2, a mean). a = (partials, G, post, n, out).
+     * One work-item: s = Σ_g partial[g] in order, then out = s as a stored double (post 0), or out[0] =
+     * (float) (s/n) (post 1, a mean that a later kernel reads on the device). a = (partials, G, post, n, out).
      */
     static void finish(FloatArray m, IntArray a) {
         int partials = a.get(0), G = a.get(1), post = a.get(2), n = a.get(3), out = a.get(4);
@@ -85,11 +82,7 @@ final class ReduceKernels {
             if (post == 0) {
                 storeDouble(m, out, s);
             } else {
-                float mean = (float) (s / n);
-                if (post == 1 && mean < 1e-6f) {
-                    mean = 1e-6f;
-                }
-                m.set(out, mean);
+                m.set(out, (float) (s / n));
             }
         }
     }

@@ -8,7 +8,7 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 /**
  * Kernels that work on whole rows, one work-item per row with the row's loop sequential in the reference's
  * order: LayerNorm, the per-token activation quantizer, the in-place fast Walsh-Hadamard transform, and the
- * ternary weight quantizer (per element, with alpha read from the device where the reduction left it).
+ * causal softmax of attention's score rows and its backward.
  */
 final class RowKernels {
     private RowKernels() {}
@@ -134,33 +134,6 @@ final class RowKernels {
     }
 
     /**
-     * Ŵ = alpha·ternary(w) (kernels-java Quantize.ternaryForward), alpha from m[alphaAt] (written there by
-     * {@link ReduceKernels#finish}); codes (−1, 0, 1 as floats) are written when hasCodes. a = (wHat,
-     * hasWHat, codes, hasCodes, w, n, alphaAt).
-     */
-    static void ternaryQuantize(FloatArray m, IntArray a) {
-        int wHat = a.get(0), codes = a.get(2), w = a.get(4);
-        boolean hasWHat = a.get(1) != 0, hasCodes = a.get(3) != 0;
-        float alpha = m.get(a.get(6));
-        float thr = 0.5f * alpha;
-        for (@Parallel int i = 0; i < a.get(5); i++) {
-            float x = m.get(w + i);
-            float q = 0.0f;
-            if (x > thr) {
-                q = 1.0f;
-            } else if (x < -thr) {
-                q = -1.0f;
-            }
-            if (hasCodes) {
-                m.set(codes + i, q);
-            }
-            if (hasWHat) {
-                m.set(wHat + i, alpha * q);
-            }
-        }
-    }
-
-    /**
      * In-place orthonormal fast Walsh-Hadamard transform of each of N rows of P (a power of two), one
      * work-item per row, with the butterflies in the reference's order (h = 1, 2, 4, …) and one scaling by
      * f0 = 1/sqrt(P) at the end (kernels-java Hadamard). a = (x, N, P).
@@ -181,6 +154,61 @@ final class RowKernels {
             }
             for (int p = 0; p < P; p++) {
                 m.set(row + p, m.get(row + p) * scale);
+            }
+        }
+    }
+
+    /**
+     * Causal softmax in place on rows of (T, T) blocks (Attention.softmaxRows): row r keeps its first
+     * (r mod T) + 1 entries, max-shifted, exponentiated in double, normalized; the others become 0. a = (x,
+     * rows, T).
+     */
+    static void softmaxRows(FloatArray m, IntArray a) {
+        int x = a.get(0), T = a.get(2);
+        for (@Parallel int r = 0; r < a.get(1); r++) {
+            int row = x + r * T;
+            int t = r % T;
+            float mx = Float.NEGATIVE_INFINITY;
+            for (int s = 0; s <= t; s++) {
+                if (m.get(row + s) > mx) {
+                    mx = m.get(row + s);
+                }
+            }
+            float sum = 0.0f;
+            for (int s = 0; s <= t; s++) {
+                float e = (float) Math.exp((double) (m.get(row + s) - mx));
+                m.set(row + s, e);
+                sum += e;
+            }
+            float inv = 1.0f / sum;
+            for (int s = 0; s <= t; s++) {
+                m.set(row + s, m.get(row + s) * inv);
+            }
+            for (int s = t + 1; s < T; s++) {
+                m.set(row + s, 0.0f);
+            }
+        }
+    }
+
+    /**
+     * The causal softmax's backward in place on d (Attention.softmaxBackwardRows): the first (r mod T) + 1
+     * entries of row r become p_s·(d_s − Σ_u p_u·d_u)·scale, the others 0. a = (d, p, rows, T); f = (scale).
+     */
+    static void softmaxBackwardRows(FloatArray m, IntArray a, FloatArray f) {
+        int d = a.get(0), p = a.get(1), T = a.get(3);
+        float scale = f.get(0);
+        for (@Parallel int r = 0; r < a.get(2); r++) {
+            int dr = d + r * T, pr = p + r * T;
+            int len = r % T + 1;
+            float pdp = 0.0f;
+            for (int s = 0; s < len; s++) {
+                pdp += m.get(pr + s) * m.get(dr + s);
+            }
+            for (int s = 0; s < len; s++) {
+                m.set(dr + s, m.get(pr + s) * (m.get(dr + s) - pdp) * scale);
+            }
+            for (int s = len; s < T; s++) {
+                m.set(dr + s, 0.0f);
             }
         }
     }

@@ -1,25 +1,41 @@
 package bitskip.engine.tornado;
 
+import bitskip.engine.AdamStep;
+import bitskip.engine.AttentionActs;
+import bitskip.engine.AttentionShape;
 import bitskip.engine.Backend;
+import bitskip.engine.Gemm;
+import bitskip.engine.Heads;
+import bitskip.engine.Mat;
+import bitskip.engine.Norm;
+import bitskip.engine.NormStats;
+import bitskip.engine.Pointwise;
+import bitskip.engine.Reduction;
+import bitskip.engine.Rows;
+import bitskip.engine.Span;
 import bitskip.engine.Tensor;
+import bitskip.engine.Tensors;
+import bitskip.kernels.Check;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * The TornadoVM backend: every op runs as one or a few kernels written as plain Java methods (the
- * {@code *Kernels} classes of this package) that TornadoVM compiles to OpenCL C at their first launch, each
- * in a task graph of one {@code TornadoExecutionPlan} built once per device ({@link KernelPlan}). Every
- * tensor lives in the device arena for the whole run; nothing comes back to the host inside a step except
- * the scalars the interface returns (alpha, the losses, sums of squares), and integer inputs (tokens,
- * targets, skip flags) go to the device as each launch's small integer input.
+ * The TornadoVM backend: every primitive of {@link Backend} is one or two kernels written as plain Java
+ * methods (the {@code *Kernels} classes of this package) that TornadoVM compiles to OpenCL C at their first
+ * launch, each in a task graph of one {@code TornadoExecutionPlan} built once per device ({@link KernelPlan}).
+ * Every tensor lives in the device arena for the whole run; nothing comes back to the host inside a step
+ * except what the interface returns there (whole-tensor sums, cross-entropy row losses, the routing loss),
+ * and integer inputs (tokens, targets) go to the device as a launch's small integer input. The layers are
+ * {@link Backend}'s compositions, except attention (fused: bit-exact and two launches per pass instead of
+ * several per head) and the routing loss (kept on the device, where the interface's default would compute
+ * it on the host).
  *
  * <p>The kernels translate kernels-java one to one, with the reference's order of float operations and its
  * double expressions in double, and TornadoVM's contracting and approximating options off ({@link
- * Numerics}): on a device with fp64 (PoCL, NVIDIA, AMD) every op except the whole-tensor reductions agrees
- * with the reference bit for bit; the reductions (alpha, sums of squares, squared error, routing loss) run
- * as 256 partial sums in double, relative ~1e-15 from the reference's sequential order. A device without
- * fp64 is refused with that reason.
+ * Numerics}): on a device with fp64 (PoCL, NVIDIA, AMD) everything but the whole-tensor sums agrees with the
+ * reference bit for bit; the sums run as 256 partial sums in double, relative ~1e-15 from the reference's
+ * sequential order. A device without fp64 is refused with that reason.
  */
 public final class TornadoBackend implements Backend {
     private final KernelPlan k;
@@ -27,14 +43,14 @@ public final class TornadoBackend implements Backend {
     private TornadoTensor dscore;
     private boolean closed;
 
-    /** The device of -Dbitskip.device / $BITSKIP_DEVICE (B:D or a name), else TornadoVM's default device. */
-    public TornadoBackend() {
-        this((String) null);
-    }
-
     /** For {@code Backends}, which loads this class by name (the engine is compiled for Java 17). */
     public static TornadoBackend create() {
         return new TornadoBackend();
+    }
+
+    /** The device of -Dbitskip.device / $BITSKIP_DEVICE (B:D or a name), else TornadoVM's default device. */
+    public TornadoBackend() {
+        this((String) null);
     }
 
     public TornadoBackend(String deviceSpec) {
@@ -74,6 +90,9 @@ public final class TornadoBackend implements Backend {
         if (n < 0) {
             throw new IllegalArgumentException("tensor " + name + ": negative size " + n);
         }
+        if (closed) {
+            throw new IllegalStateException("tensor " + name + ": this TornadoVM backend is closed");
+        }
         synchronized (k) {
             int at = k.allocator.allocate(n);
             if (at < 0) {
@@ -91,48 +110,48 @@ public final class TornadoBackend implements Backend {
         }
     }
 
-    /** Bytes of the tensors this backend holds now. */
-    public long allocatedBytes() {
-        long b = 0;
-        for (TornadoTensor t : tensors) {
-            b += 4L * ArenaAllocator.roundUp(Math.max(t.size, 1));
+    /** Returns x's range to the arena (Tensor.close; idempotent). */
+    void release(TornadoTensor x) {
+        synchronized (k) {
+            if (!x.closed) {
+                x.closed = true;
+                k.allocator.release(x.offset, x.size);
+                tensors.remove(x);
+            }
         }
-        return b;
     }
 
-    private TornadoTensor t(Tensor x) {
-        if (x instanceof TornadoTensor o && o.owner == this) {
-            if (o.released) {
-                throw new IllegalStateException("tensor " + x.name() + " was released (backend closed)");
+    /** Bytes of the tensors this backend holds now. */
+    public long allocatedBytes() {
+        synchronized (k) {
+            long b = 0;
+            for (TornadoTensor t : tensors) {
+                b += 4L * ArenaAllocator.roundUp(Math.max(t.size, 1));
             }
-            return o;
+            return b;
+        }
+    }
+
+    /** The arena offset of x after checking that it is this backend's and open. */
+    private int at(Tensor x) {
+        if (x instanceof TornadoTensor o && o.owner == this) {
+            if (o.closed) {
+                throw new IllegalStateException("tensor " + x.name() + " is closed");
+            }
+            return o.offset;
         }
         throw new IllegalArgumentException("tensor " + (x == null ? "null" : x.name() + " belongs to another backend ("
                 + x.getClass().getSimpleName() + ")") + ", not to this TornadoVM backend");
     }
 
-    /** The arena offset of x, checked to hold n floats; 0 for an absent optional tensor. */
+    /** The arena offset of x, checked to hold n floats. */
     private int at(Tensor x, long n, String what) {
-        if (x == null) {
-            throw new IllegalArgumentException("argument " + what + " is null; expected " + n + " floats");
-        }
-        if (x.size() < n) {
-            throw new IllegalArgumentException("tensor " + x.name() + " has " + x.size() + " floats, expected at least "
-                    + n + " (" + what + ")");
-        }
-        return t(x).offset;
+        return at(Tensors.need(x, n, what));
     }
 
-    private int atOrZero(Tensor x, long n, String what) {
-        return x == null ? 0 : at(x, n, what);
-    }
-
-    @Override
-    public void zero(Tensor x) {
-        TornadoTensor o = t(x);
-        synchronized (k) {
-            k.ints(o.offset, o.size).run(k.zero, o.size);
-        }
+    /** The arena offset of span s, checked to hold n floats from its offset. */
+    private int at(Span s, long n, String what) {
+        return at(s.need(n, what).tensor()) + s.offset();
     }
 
     @Override
@@ -151,31 +170,28 @@ public final class TornadoBackend implements Backend {
         }
     }
 
+    /** Row by row in parallel; a single row that overlaps its source goes through a scratch range. */
     @Override
-    public void copy(Tensor dst, Tensor src, int n) {
-        copy(dst, 0, src, 0, n);
-    }
-
-    @Override
-    public void copy(Tensor dst, int dstOffset, Tensor src, int srcOffset, int n) {
-        int s = at(src, (long) srcOffset + n, "copy source range") + srcOffset;
-        int d = at(dst, (long) dstOffset + n, "copy destination range") + dstOffset;
-        if (n <= 0 || s == d) {
+    public void copy(Span dst, int dstStride, Span src, int srcStride, int rows, int cols) {
+        Check.positive("rows", rows, "cols", cols);
+        int d = at(dst, (long) (rows - 1) * dstStride + cols, "copy destination rows*stride");
+        int s = at(src, (long) (rows - 1) * srcStride + cols, "copy source rows*stride");
+        if (d == s && dstStride == srcStride) {
             return;
         }
         synchronized (k) {
-            if (Math.abs(d - s) < n) { // overlapping: through a scratch range
-                int tmp = scratch(n);
-                k.ints(tmp, s, n).run(k.copy, n);
-                k.ints(d, tmp, n).run(k.copy, n);
-                k.allocator.release(tmp, n);
+            if (rows == 1 && Math.abs(d - s) < cols) {
+                int tmp = scratch(cols);
+                k.ints(tmp, cols, s, cols, 1, cols).run(k.copy2d, cols);
+                k.ints(d, cols, tmp, cols, 1, cols).run(k.copy2d, cols);
+                k.allocator.release(tmp, cols);
             } else {
-                k.ints(d, s, n).run(k.copy, n);
+                k.ints(d, dstStride, s, srcStride, rows, cols).run(k.copy2d, (long) rows * cols);
             }
         }
     }
 
-    /** A range of n floats for the duration of one op (caller holds the plan's lock and releases it). */
+    /** A range of n floats for the duration of one op (the caller holds the plan's lock and releases it). */
     private int scratch(int n) {
         int at = k.allocator.allocate(n);
         if (at < 0) {
@@ -185,225 +201,19 @@ public final class TornadoBackend implements Backend {
         return at;
     }
 
-    // ---- embedding ---------------------------------------------------------------------------------
-
-    private static void checkIds(int[] ids, int N, int lo, int V, String what) {
-        if (ids == null || ids.length < N) {
-            throw new IllegalArgumentException("argument " + what + " (int[]) has length "
-                    + (ids == null ? "null" : ids.length) + ", expected at least " + N + " (N)");
-        }
-        for (int n = 0; n < N; n++) {
-            if (ids[n] < lo || ids[n] >= V) {
-                throw new IllegalArgumentException("argument " + what + "[" + n + "] = " + ids[n] + ": must be in ["
-                        + lo + ", V) with V = " + V + (lo < 0 ? " (-1: ignored)" : ""));
-            }
-        }
-    }
+    // ---- element-wise, sums, rows ---------------------------------------------------------------------
 
     @Override
-    public void embeddingForward(Tensor out, int[] tokens, Tensor wte, int N, int C, int V) {
-        checkIds(tokens, N, 0, V, "tokens");
-        int o = at(out, (long) N * C, "out N*C"), w = at(wte, (long) V * C, "wte V*C");
+    public void pointwise(Pointwise op, Span out, Span a, Span b, int n, float s) {
+        Check.positive("n", n);
+        int o = at(out, n, "out n");
+        int x = op.readsA() ? at(a, n, "a n") : 0, y = op.readsB() ? at(b, n, "b n") : 0;
         synchronized (k) {
-            k.indices(tokens, N, "tokens").ints(o, w, N, C).run(k.embeddingForward, (long) N * C);
+            k.ints(op.ordinal(), o, x, y, n).floats(s).run(k.pointwise, n);
         }
     }
 
-    @Override
-    public void embeddingBackward(Tensor dwte, Tensor dout, int[] tokens, int N, int C, int V) {
-        checkIds(tokens, N, 0, V, "tokens");
-        int dw = at(dwte, (long) V * C, "dwte V*C"), d = at(dout, (long) N * C, "dout N*C");
-        synchronized (k) {
-            k.indices(tokens, N, "tokens").ints(dw, d, N, C).run(k.embeddingBackward, C);
-        }
-    }
-
-    private static void checkPositions(int B, int T, int pos0, int maxT) {
-        if (pos0 < 0 || (long) pos0 + T > maxT) {
-            throw new IllegalArgumentException("argument pos0 = " + pos0 + ": pos0 + T = " + ((long) pos0 + T)
-                    + " must be within maxT = " + maxT);
-        }
-    }
-
-    @Override
-    public void positionsForward(Tensor out, Tensor wpe, int B, int T, int C, int pos0, int maxT) {
-        checkPositions(B, T, pos0, maxT);
-        int o = at(out, (long) B * T * C, "out B*T*C"), w = at(wpe, (long) maxT * C, "wpe maxT*C");
-        synchronized (k) {
-            k.ints(o, w, B, T, C, pos0).run(k.positionsForward, (long) B * T * C);
-        }
-    }
-
-    @Override
-    public void positionsBackward(Tensor dwpe, Tensor dout, int B, int T, int C, int pos0, int maxT) {
-        checkPositions(B, T, pos0, maxT);
-        int dw = at(dwpe, (long) maxT * C, "dwpe maxT*C"), d = at(dout, (long) B * T * C, "dout B*T*C");
-        synchronized (k) {
-            k.ints(dw, d, B, T, C, pos0).run(k.positionsBackward, (long) T * C);
-        }
-    }
-
-    // ---- normalization, linear, pointwise ------------------------------------------------------------
-
-    @Override
-    public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
-                                 int N, int C, float eps) {
-        if ((weight == null) != (bias == null)) {
-            throw new IllegalArgumentException("LayerNorm weight/bias: both present or both null");
-        }
-        int o = at(out, (long) N * C, "out N*C"), mu = at(mean, N, "mean N"), rs = at(rstd, N, "rstd N");
-        int x = at(inp, (long) N * C, "inp N*C"), w = atOrZero(weight, C, "weight C"), b = atOrZero(bias, C, "bias C");
-        synchronized (k) {
-            k.ints(o, mu, rs, x, w, b, weight != null ? 1 : 0, N, C).floats(eps).run(k.layerNormForward, N);
-        }
-    }
-
-    @Override
-    public void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
-                                  Tensor mean, Tensor rstd, int N, int C) {
-        int dx = at(dinp, (long) N * C, "dinp N*C"), d = at(dout, (long) N * C, "dout N*C");
-        int x = at(inp, (long) N * C, "inp N*C"), mu = at(mean, N, "mean N"), rs = at(rstd, N, "rstd N");
-        int w = atOrZero(weight, C, "weight C");
-        synchronized (k) {
-            k.ints(dx, d, x, w, weight != null ? 1 : 0, mu, rs, N, C).run(k.layerNormBackwardInput, N);
-            if (weight != null) {
-                int dw = at(dweight, C, "dweight C"), db = at(dbias, C, "dbias C");
-                k.ints(dw, db, d, x, mu, rs, N, C).run(k.layerNormBackwardParams, C);
-            }
-        }
-    }
-
-    /** C[i, j] = [C +] bias[j] + Σ_k A[i, k]·B[k, j] on arena offsets with element strides. */
-    private void gemm(int M, int N, int K, int a, int sam, int sak, int b, int sbk, int sbn, int c, int ldc, int bias,
-                      boolean hasBias, boolean accumulate) {
-        int blk = MatmulKernels.BLOCK;
-        k.ints(M, N, K, a, sam, sak, b, sbk, sbn, c, ldc, bias, hasBias ? 1 : 0, accumulate ? 1 : 0)
-                .run2(k.gemm, (M + blk - 1) / blk, (N + blk - 1) / blk);
-    }
-
-    @Override
-    public void matmulForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC) {
-        int o = at(out, (long) N * OC, "out N*OC"), x = at(inp, (long) N * C, "inp N*C");
-        int w = at(weight, (long) OC * C, "weight OC*C"), b = atOrZero(bias, OC, "bias OC");
-        synchronized (k) {
-            gemm(N, OC, C, x, C, 1, w, 1, C, o, OC, b, bias != null, false);
-        }
-    }
-
-    @Override
-    public void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
-                               int N, int C, int OC) {
-        int d = at(dout, (long) N * OC, "dout N*OC");
-        synchronized (k) {
-            if (dinp != null) {
-                int dx = at(dinp, (long) N * C, "dinp N*C"), w = at(weight, (long) OC * C, "weight OC*C");
-                gemm(N, C, OC, d, OC, 1, w, C, 1, dx, C, 0, false, true);
-            }
-            if (dweight != null) {
-                int dw = at(dweight, (long) OC * C, "dweight OC*C"), x = at(inp, (long) N * C, "inp N*C");
-                gemm(OC, C, N, d, 1, OC, x, C, 1, dw, C, 0, false, true);
-            }
-            if (dbias != null) {
-                k.ints(at(dbias, OC, "dbias OC"), d, N, OC).run(k.columnSumAccumulate, OC);
-            }
-        }
-    }
-
-    /** A kernel over n elements of up to three tensors (out first), each checked to hold n floats. */
-    private void pointwise(KernelPlan.Kernel kernel, int n, Tensor... ts) {
-        int[] a = new int[ts.length + 1];
-        for (int i = 0; i < ts.length; i++) {
-            a[i] = at(ts[i], n, "n = " + n);
-        }
-        a[ts.length] = n;
-        synchronized (k) {
-            k.ints(a).run(kernel, n);
-        }
-    }
-
-    @Override
-    public void relu2Forward(Tensor out, Tensor inp, int n) {
-        pointwise(k.relu2Forward, n, out, inp);
-    }
-
-    @Override
-    public void relu2Backward(Tensor dinp, Tensor dout, Tensor inp, int n) {
-        pointwise(k.relu2Backward, n, dinp, dout, inp);
-    }
-
-    @Override
-    public void add(Tensor out, Tensor a, Tensor b, int n) {
-        pointwise(k.add, n, out, a, b);
-    }
-
-    @Override
-    public void accumulate(Tensor dst, Tensor src, int n) {
-        pointwise(k.add, n, dst, dst, src);
-    }
-
-    @Override
-    public void scale(Tensor x, int n, float factor) {
-        int o = at(x, n, "n");
-        synchronized (k) {
-            k.ints(o, n).floats(factor).run(k.scale, n);
-        }
-    }
-
-    // ---- dropout -------------------------------------------------------------------------------------
-
-    @Override
-    public void dropoutMask(Tensor mask, int n, float p, long seed, long offset) {
-        if (!(p >= 0.0f && p < 1.0f)) {
-            throw new IllegalArgumentException("argument p = " + p + ": dropout probability must be in [0, 1)");
-        }
-        int o = at(mask, n, "mask n");
-        float keep = 1.0f / (1.0f - p);
-        synchronized (k) {
-            k.ints(o, n, (int) (seed >>> 32), (int) seed, (int) (offset >>> 32), (int) offset).floats(p, keep)
-                    .run(k.dropoutMask, n);
-        }
-    }
-
-    @Override
-    public void dropoutForward(Tensor out, Tensor inp, Tensor mask, int n) {
-        pointwise(k.multiply, n, out, inp, mask);
-    }
-
-    @Override
-    public void dropoutBackward(Tensor dinp, Tensor dout, Tensor mask, int n) {
-        pointwise(k.multiplyAccumulate, n, dinp, dout, mask);
-    }
-
-    // ---- layer skipping --------------------------------------------------------------------------------
-
-    private void select(KernelPlan.Kernel kernel, Tensor a, Tensor b, Tensor c, int[] skip, int B, int T, int C) {
-        if (skip == null || skip.length < B) {
-            throw new IllegalArgumentException("argument skip (int[]) has length "
-                    + (skip == null ? "null" : skip.length) + ", expected at least " + B + " (B)");
-        }
-        long n = (long) B * T * C;
-        int x = at(a, n, "B*T*C"), y = at(b, n, "B*T*C"), z = at(c, n, "B*T*C");
-        synchronized (k) {
-            k.indices(skip, B, "skip").ints(x, y, z, B, T * C).run(kernel, n);
-        }
-    }
-
-    @Override
-    public void selectSamples(Tensor out, Tensor computed, Tensor skipped, int[] skip, int B, int T, int C) {
-        select(k.selectSamples, out, computed, skipped, skip, B, T, C);
-    }
-
-    @Override
-    public void selectSamplesBackward(Tensor dcomputed, Tensor dskipped, Tensor dout, int[] skip, int B, int T, int C) {
-        select(k.selectSamplesBackward, dcomputed, dskipped, dout, skip, B, T, C);
-    }
-
-    // ---- reductions ----------------------------------------------------------------------------------
-
-    /**
-     * Σ term(i) over n (ReduceKernels modes) into the arena at `out`: a stored double (post 0), alpha
-     * (post 1) or a float mean (post 2). Caller holds the plan's lock.
-     */
+    /** Σ term(i) over n (ReduceKernels modes) into the arena at `out`: a stored double (post 0) or a float mean (post 1). */
     private void reduce(int mode, int x, int y, int n, float target, int post, int out) {
         k.ints(mode, x, y, n, KernelPlan.PARTIALS, KernelPlan.PARTIALS_AT).floats(target)
                 .run(k.partials, KernelPlan.PARTIALS);
@@ -417,260 +227,258 @@ public final class TornadoBackend implements Backend {
         }
     }
 
-    // ---- quantization --------------------------------------------------------------------------------
+    @Override
+    public double reduce(Reduction r, Tensor a, Tensor b, int n) {
+        Check.positive("n", n);
+        int x = at(a, n, "a n");
+        return switch (r) {
+            case ABS -> sum(ReduceKernels.ABS, x, 0, n, 0.0f);
+            case SQUARES -> sum(ReduceKernels.SQUARE, x, 0, n, 0.0f);
+            case SQUARED_DIFF -> sum(ReduceKernels.SQUARED_DIFFERENCE, x, at(b, n, "b n"), n, 0.0f);
+        };
+    }
 
     @Override
-    public float ternaryForward(Tensor wHat, byte[] codes, Tensor w, int n) {
-        int x = at(w, n, "w n"), out = atOrZero(wHat, n, "wHat n");
-        if (codes != null && codes.length < n) {
-            throw new IllegalArgumentException("argument codes (byte[]) has length " + codes.length
-                    + ", expected at least " + n + " (n)");
-        }
+    public void sumRows(Tensor dst, int dstOffset, Tensor src, int rows, int cols) {
+        Check.positive("rows", rows, "cols", cols);
+        int d = at(dst, (long) dstOffset + cols, "dstOffset + cols") + dstOffset;
+        int s = at(src, (long) rows * cols, "rows*cols");
         synchronized (k) {
-            reduce(ReduceKernels.ABS, x, 0, n, 0.0f, 1, KernelPlan.SLOT_ALPHA);
-            int c = codes != null ? scratch(n) : 0;
-            k.ints(out, wHat != null ? 1 : 0, c, codes != null ? 1 : 0, x, n, KernelPlan.SLOT_ALPHA).run(k.ternaryQuantize, n);
-            if (codes != null) {
-                float[] q = new float[n];
-                k.download(c, q, n);
-                k.allocator.release(c, n);
-                for (int i = 0; i < n; i++) {
-                    codes[i] = (byte) q[i];
-                }
-            }
-            return k.readFloat(KernelPlan.SLOT_ALPHA);
+            k.ints(d, s, rows, cols).run(k.sumRows, cols);
         }
     }
 
     @Override
-    public double squaredError(Tensor w, Tensor wHat, int n) {
-        return sum(ReduceKernels.SQUARED_DIFFERENCE, at(w, n, "w n"), at(wHat, n, "wHat n"), n, 0.0f);
-    }
-
-    @Override
-    public void squaredErrorBackward(Tensor dw, Tensor w, Tensor wHat, int n, float scale) {
-        int d = at(dw, n, "dw n"), x = at(w, n, "w n"), y = at(wHat, n, "wHat n");
+    public void rows(Rows op, Tensor dense, Tensor table, int[] index, int N, int C, int tableRows) {
+        Check.positive("N", N, "C", C, "tableRows", tableRows);
+        int d = at(dense, (long) N * C, "dense N*C"), t = at(table, (long) tableRows * C, "table tableRows*C");
+        Tensors.needIndices(index, N, tableRows, "index");
         synchronized (k) {
-            k.ints(d, x, y, n).floats(scale).run(k.squaredErrorBackward, n);
-        }
-    }
-
-    private static void checkActBits(int actBits) {
-        if (!(actBits == 0 || (actBits >= 2 && actBits <= 8))) {
-            throw new IllegalArgumentException("argument actBits = " + actBits
-                    + ": must be 0 (no activation quantization) or in [2, 8]");
-        }
-    }
-
-    @Override
-    public float bitLinearForward(Tensor out, Tensor preact, Tensor xHat, Tensor actScale, Tensor wHat, Tensor inp,
-                                  Tensor weight, int N, int C, int OC, int actBits, boolean ternary, boolean relu2) {
-        checkActBits(actBits);
-        at(out, (long) N * OC, "out N*OC");
-        at(inp, (long) N * C, "inp N*C");
-        at(weight, (long) OC * C, "weight OC*C");
-        float alpha = 1.0f;
-        if (ternary) {
-            alpha = ternaryForward(wHat, null, weight, OC * C);
-        }
-        if (actBits != 0) {
-            int xq = at(xHat, (long) N * C, "xHat N*C (actBits != 0)"), s = at(actScale, N, "actScale N (actBits != 0)");
-            float Q = (float) ((1 << (actBits - 1)) - 1);
-            synchronized (k) {
-                k.ints(xq, s, t(inp).offset, N, C).floats(Q).run(k.activationQuantize, N);
+            k.indices(index, N, "index");
+            if (op == Rows.SCATTER_ADD) {
+                k.ints(t, d, N, C).run(k.scatterAdd, C);
+            } else {
+                k.ints(d, t, N, C, op == Rows.GATHER_ADD ? 1 : 0).run(k.gather, (long) N * C);
             }
         }
-        Tensor x = actBits != 0 ? xHat : inp;
-        Tensor w = ternary ? wHat : weight;
-        if (relu2) {
-            at(preact, (long) N * OC, "preact N*OC (relu2 is on)");
-            matmulForward(preact, x, w, null, N, C, OC);
-            relu2Forward(out, preact, N * OC);
-        } else {
-            matmulForward(out, x, w, null, N, C, OC);
-        }
-        return alpha;
     }
 
     @Override
-    public void bitLinearBackward(Tensor dinp, Tensor dweight, Tensor dpreact, Tensor dout, Tensor preact,
-                                  Tensor xHat, Tensor wHat, Tensor inp, Tensor weight, int N, int C, int OC,
-                                  int actBits, boolean ternary, boolean relu2) {
-        checkActBits(actBits);
-        Tensor x = actBits != 0 ? xHat : inp;
-        Tensor w = ternary ? wHat : weight;
-        Tensor g = dout;
-        if (relu2) {
-            at(dpreact, (long) N * OC, "dpreact N*OC (relu2 is on)");
-            zeroRange(dpreact, (long) N * OC);
-            relu2Backward(dpreact, dout, preact, N * OC);
-            g = dpreact;
+    public void dropoutMask(Tensor mask, int n, float p, long seed, long offset) {
+        Check.positive("n", n);
+        if (!(p >= 0.0f && p < 1.0f)) {
+            throw new IllegalArgumentException("argument p = " + p + ": dropout probability must be in [0, 1)");
         }
-        matmulBackward(dinp, dweight, null, g, x, w, N, C, OC);
-    }
-
-    private void zeroRange(Tensor x, long n) {
+        int o = at(mask, n, "mask n");
         synchronized (k) {
-            k.ints(t(x).offset, (int) n).run(k.zero, n);
-        }
-    }
-
-    /** In-place orthonormal FWHT of each of N rows of P. */
-    private void fwht(Tensor x, int N, int P) {
-        synchronized (k) {
-            k.ints(t(x).offset, N, P).floats((float) (1.0 / Math.sqrt(P))).run(k.fwhtRows, N);
-        }
-    }
-
-    private static void checkPadded(int C, int P) {
-        if (P <= 0 || (P & (P - 1)) != 0 || P < C) {
-            throw new IllegalArgumentException("argument P = " + P + ": must be a power of two >= C = " + C);
+            k.ints(o, n, (int) (seed >>> 32), (int) seed, (int) (offset >>> 32), (int) offset)
+                    .floats(p, 1.0f / (1.0f - p)).run(k.dropoutMask, n);
         }
     }
 
     @Override
-    public float hBitLinearForward(Tensor out, Tensor preact, Tensor zHat, Tensor actScale, Tensor wHat, Tensor z,
-                                   Tensor lnOut, Tensor lnMean, Tensor lnRstd, Tensor inp, Tensor lnWeight,
-                                   Tensor lnBias, Tensor weight, int N, int C, int P, int OC, float eps,
-                                   int actBits, boolean ternary, boolean relu2) {
-        checkPadded(C, P);
-        int zo = at(z, (long) N * P, "z N*P"), lo = at(lnOut, (long) N * C, "lnOut N*C");
-        at(weight, (long) OC * P, "weight OC*P (W lives in the rotated basis)");
-        layerNormForward(lnOut, lnMean, lnRstd, inp, lnWeight, lnBias, N, C, eps);
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, AdamStep s) {
+        Check.positive("n", n);
+        int p = at(param, n, "param n"), g = at(grad, n, "grad n"), mo = at(m, n, "m n"), vo = at(v, n, "v n");
         synchronized (k) {
-            k.ints(zo, lo, N, C, P).run(k.padForward, (long) N * P);
+            k.ints(p, g, mo, vo, n).floats(s.decay(), s.lerpWeight(), s.beta2(), s.oneMinusBeta2(), s.bc2Sqrt(),
+                    s.negStepSize(), s.eps()).run(k.adamW, n);
         }
-        fwht(z, N, P);
-        return bitLinearForward(out, preact, zHat, actScale, wHat, z, weight, N, P, OC, actBits, ternary, relu2);
+    }
+
+    // ---- linear algebra -------------------------------------------------------------------------------
+
+    /** A 4x4 block of C per work-item, each element's sum over k in order (the reference's order). */
+    @Override
+    public void gemm(Gemm g) {
+        Mat a = g.a(), b = g.b(), c = g.c();
+        int blk = MatmulKernels.BLOCK;
+        int bias = g.bias() == null ? 0 : at(g.bias());
+        synchronized (k) {
+            k.ints(g.M(), g.N(), g.K(), at(a.tensor()) + a.offset(), a.rowStride(), a.colStride(),
+                    at(b.tensor()) + b.offset(), b.rowStride(), b.colStride(), at(c.tensor()) + c.offset(), c.ld(), bias,
+                    g.bias() != null ? 1 : 0).floats(g.alpha(), g.beta())
+                    .run2(k.gemm, (g.M() + blk - 1) / blk, (g.N() + blk - 1) / blk);
+        }
+    }
+
+    // ---- rows: LayerNorm, quantizer, FWHT, RoPE, softmax, cross-entropy --------------------------------
+
+    @Override
+    public void layerNormForward(Tensor out, NormStats saved, Tensor inp, Norm params, int N, int C, float eps) {
+        Check.positive("N", N, "C", C);
+        int o = at(out, (long) N * C, "out N*C"), x = at(inp, (long) N * C, "inp N*C");
+        int mu = at(saved.mean(), N, "mean N"), rs = at(saved.rstd(), N, "rstd N");
+        int w = params.affine() ? at(params.weight(), C, "weight C") : 0;
+        int b = params.affine() ? at(params.bias(), C, "bias C") : 0;
+        synchronized (k) {
+            k.ints(o, mu, rs, x, w, b, params.affine() ? 1 : 0, N, C).floats(eps).run(k.layerNormForward, N);
+        }
     }
 
     @Override
-    public void hBitLinearBackward(Tensor dinp, Tensor dlnWeight, Tensor dlnBias, Tensor dweight, Tensor dpreact,
-                                   Tensor dz, Tensor dlnOut, Tensor dout, Tensor preact, Tensor zHat, Tensor wHat,
-                                   Tensor z, Tensor lnMean, Tensor lnRstd, Tensor inp, Tensor lnWeight,
-                                   Tensor weight, int N, int C, int P, int OC, int actBits, boolean ternary,
-                                   boolean relu2) {
-        checkPadded(C, P);
-        int dzo = at(dz, (long) N * P, "dz N*P"), dlo = at(dlnOut, (long) N * C, "dlnOut N*C");
-        zeroRange(dz, (long) N * P);
-        zeroRange(dlnOut, (long) N * C);
-        bitLinearBackward(dz, dweight, dpreact, dout, preact, zHat, wHat, z, weight, N, P, OC, actBits, ternary, relu2);
-        fwht(dz, N, P);
+    public void layerNormBackward(Tensor dinp, Norm grads, Tensor dout, Tensor inp, Norm params, NormStats saved,
+                                  int N, int C) {
+        Check.positive("N", N, "C", C);
+        int dx = at(dinp, (long) N * C, "dinp N*C"), d = at(dout, (long) N * C, "dout N*C");
+        int x = at(inp, (long) N * C, "inp N*C"), mu = at(saved.mean(), N, "mean N"), rs = at(saved.rstd(), N, "rstd N");
+        int w = params.affine() ? at(params.weight(), C, "weight C") : 0;
         synchronized (k) {
-            k.ints(dlo, dzo, N, C, P).run(k.padBackward, (long) N * C);
+            k.ints(dx, d, x, w, params.affine() ? 1 : 0, mu, rs, N, C).run(k.layerNormBackwardInput, N);
+            if (params.affine()) {
+                int dw = at(grads.weight(), C, "dweight C"), db = at(grads.bias(), C, "dbias C");
+                k.ints(dw, db, d, x, mu, rs, N, C).run(k.layerNormBackwardParams, C);
+            }
         }
-        layerNormBackward(dinp, dlnWeight, dlnBias, dlnOut, inp, lnWeight, lnMean, lnRstd, N, C);
     }
 
-    // ---- attention ------------------------------------------------------------------------------------
-
-    private void rope(KernelPlan.Kernel kernel, Tensor x, Tensor y, Tensor cos, Tensor sin, int B, int T, int NH, int HS,
-                      int pos0) {
-        if (HS % 2 != 0) {
-            throw new IllegalArgumentException("argument HS = " + HS + ": must be even");
+    @Override
+    public void quantizeActivations(Tensor out, Tensor scale, Tensor inp, int N, int C, int bits) {
+        Check.positive("N", N, "C", C);
+        if (bits < 2 || bits > 8) {
+            throw new IllegalArgumentException("argument bits = " + bits + ": must be in [2, 8]");
         }
-        long n = (long) B * T * NH * HS, table = (long) (pos0 + T) * (HS / 2);
-        int a = at(x, n, "B*T*NH*HS"), b = at(y, n, "B*T*NH*HS");
+        int o = at(out, (long) N * C, "out N*C"), s = at(scale, N, "scale N"), x = at(inp, (long) N * C, "inp N*C");
+        synchronized (k) {
+            k.ints(o, s, x, N, C).floats((float) ((1 << (bits - 1)) - 1)).run(k.activationQuantize, N);
+        }
+    }
+
+    @Override
+    public void fwht(Tensor x, int N, int P) {
+        Check.positive("N", N, "P", P);
+        if ((P & (P - 1)) != 0) {
+            throw new IllegalArgumentException("argument P = " + P + ": must be a power of two");
+        }
+        int o = at(x, (long) N * P, "x N*P");
+        synchronized (k) {
+            k.ints(o, N, P).floats((float) (1.0 / Math.sqrt(P))).run(k.fwhtRows, N);
+        }
+    }
+
+    @Override
+    public void rope(Tensor out, Tensor inp, Tensor cos, Tensor sin, Heads h, int pos0, boolean backward) {
+        if (pos0 < 0) {
+            throw new IllegalArgumentException("argument pos0 = " + pos0 + ": must be non-negative");
+        }
+        long table = (long) (pos0 + h.T()) * (h.HS() / 2);
+        int o = at(out, h.size(), "B*T*NH*HS"), x = at(inp, h.size(), "B*T*NH*HS");
         int c = at(cos, table, "cos (pos0+T)*HS/2"), s = at(sin, table, "sin (pos0+T)*HS/2");
         synchronized (k) {
-            k.ints(a, b, c, s, B, T, NH, HS, pos0).run(kernel, n / 2);
+            k.ints(o, x, c, s, h.B(), h.T(), h.heads(), h.HS(), pos0).run(backward ? k.ropeBackward : k.ropeForward,
+                    h.size() / 2);
         }
     }
 
     @Override
-    public void ropeForward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int B, int T, int NH, int HS, int pos0) {
-        rope(k.ropeForward, out, inp, cos, sin, B, T, NH, HS, pos0);
-    }
-
-    @Override
-    public void ropeBackward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int B, int T, int NH, int HS, int pos0) {
-        rope(k.ropeBackward, dinp, dout, cos, sin, B, T, NH, HS, pos0);
-    }
-
-    /** Offsets of q, k, v, probs and the mask (0 when absent), checked against the shapes. */
-    private int[] attentionInputs(Tensor q, Tensor kk, Tensor v, Tensor probs, Tensor dropMask, int B, int T, int NH,
-                                  int NKV, int HS) {
-        if (NKV <= 0 || NH % NKV != 0) {
-            throw new IllegalArgumentException("argument NKV = " + NKV + ": must divide NH = " + NH);
-        }
-        long p = (long) B * NH * T * T;
-        return new int[] {at(q, (long) B * T * NH * HS, "q B*T*NH*HS"), at(kk, (long) B * T * NKV * HS, "k B*T*NKV*HS"),
-                at(v, (long) B * T * NKV * HS, "v B*T*NKV*HS"), at(probs, p, "probs B*NH*T*T"),
-                atOrZero(dropMask, p, "dropMask B*NH*T*T")};
-    }
-
-    @Override
-    public void attentionForward(Tensor out, Tensor probs, Tensor q, Tensor kk, Tensor v, Tensor dropMask,
-                                 int B, int T, int NH, int NKV, int HS) {
-        int[] in = attentionInputs(q, kk, v, probs, dropMask, B, T, NH, NKV, HS);
-        int o = at(out, (long) B * T * NH * HS, "out B*T*NH*HS");
+    public void softmaxForward(Span x, int rows, int T) {
+        Check.positive("rows", rows, "T", T);
+        int o = at(x, (long) rows * T, "rows*T");
         synchronized (k) {
-            k.ints(o, in[3], in[0], in[1], in[2], in[4], dropMask != null ? 1 : 0, B, T, NH, NKV, HS)
-                    .floats((float) (1.0 / Math.sqrt(HS))).run(k.attentionForward, (long) B * NH * T);
+            k.ints(o, rows, T).run(k.softmaxRows, rows);
         }
     }
 
     @Override
-    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor scratch, Tensor dout, Tensor q, Tensor kk,
-                                  Tensor v, Tensor probs, Tensor dropMask, int B, int T, int NH, int NKV, int HS) {
-        int[] in = attentionInputs(q, kk, v, probs, dropMask, B, T, NH, NKV, HS);
-        int dqo = at(dq, (long) B * T * NH * HS, "dq B*T*NH*HS"), dko = at(dk, (long) B * T * NKV * HS, "dk B*T*NKV*HS");
-        int dvo = at(dv, (long) B * T * NKV * HS, "dv B*T*NKV*HS"), d = at(dout, (long) B * T * NH * HS, "dout B*T*NH*HS");
-        // The reference keeps one row of score gradients (scratch, T); rows run in parallel here, so the
-        // backend keeps its own (B, NH, T, T) buffer, allocated once for the largest shape.
-        int rows = B * NH * T * T;
+    public void softmaxBackward(Span d, Span p, int rows, int T, float scale) {
+        Check.positive("rows", rows, "T", T);
+        int dd = at(d, (long) rows * T, "d rows*T"), pp = at(p, (long) rows * T, "p rows*T");
+        synchronized (k) {
+            k.ints(dd, pp, rows, T).floats(scale).run(k.softmaxBackwardRows, rows);
+        }
+    }
+
+    /** Per-row statistics and losses, then (with grad) the gradient in place; the losses come back together. */
+    @Override
+    public void crossEntropy(Tensor logits, int[] targets, int R, int V, float gradScale, boolean grad,
+                             double[] rowLoss) {
+        Check.positive("R", R, "V", V);
+        int lg = at(logits, (long) R * V, "logits R*V");
+        if (rowLoss == null || rowLoss.length < R) {
+            throw new IllegalArgumentException("argument rowLoss needs R = " + R + " entries");
+        }
+        if (targets == null || targets.length < R) {
+            throw new IllegalArgumentException("argument targets (int[]) has length "
+                    + (targets == null ? "null" : targets.length) + ", expected at least " + R + " (R)");
+        }
+        for (int r = 0; r < R; r++) {
+            if (targets[r] < -1 || targets[r] >= V) {
+                throw new IllegalArgumentException("argument targets[" + r + "] = " + targets[r]
+                        + ": must be -1 (ignored) or in [0, V) with V = " + V);
+            }
+        }
+        synchronized (k) {
+            int stats = scratch(4 * R), losses = scratch(3 * R);
+            try {
+                k.indices(targets, R, "targets").ints(lg, stats, losses, R, V).run(k.crossEntropyRows, R);
+                if (grad) {
+                    k.ints(lg, stats, R, V).floats(gradScale).run(k.crossEntropyGradient, (long) R * V);
+                }
+                float[] v = new float[3 * R];
+                k.download(losses, v, 3 * R);
+                for (int r = 0; r < R; r++) {
+                    rowLoss[r] = (double) v[3 * r] + (double) v[3 * r + 1] + (double) v[3 * r + 2];
+                }
+            } finally {
+                k.allocator.release(losses, 3 * R);
+                k.allocator.release(stats, 4 * R);
+            }
+        }
+    }
+
+    // ---- composites kept on the device ---------------------------------------------------------------
+
+    /**
+     * Fused: one work-item per (sample, head, query) row computes its scores, softmax and output in the
+     * reference's order (bit-exact; the default's per-head GEMMs are too, forward, but not backward, and
+     * they take several launches per head).
+     */
+    @Override
+    public void attentionForward(AttentionShape s, AttentionActs a, Tensor work) {
+        int[] in = attentionInputs(s, a);
+        int o = at(a.out(), s.queries().size(), "out B*T*NH*HS");
+        synchronized (k) {
+            k.ints(o, in[3], in[0], in[1], in[2], in[4], a.dropMask() != null ? 1 : 0, s.B(), s.T(), s.NH(), s.NKV(),
+                    s.HS()).floats(s.scale()).run(k.attentionForward, (long) s.B() * s.NH() * s.T());
+        }
+    }
+
+    /** Fused, as {@link #attentionForward}: the score gradients and dq per query row, then dk and dv per element. */
+    @Override
+    public void attentionBackward(AttentionShape s, AttentionActs a, Tensor dout, Tensor dq, Tensor dk, Tensor dv,
+                                  Tensor work) {
+        int[] in = attentionInputs(s, a);
+        int dqo = at(dq, s.queries().size(), "dq B*T*NH*HS"), dko = at(dk, s.keys().size(), "dk B*T*NKV*HS");
+        int dvo = at(dv, s.keys().size(), "dv B*T*NKV*HS"), d = at(dout, s.queries().size(), "dout B*T*NH*HS");
+        // every row's score gradients at once (rows run in parallel): (B, NH, T, T), kept for the largest shape
+        int rows = s.B() * s.NH() * s.T() * s.T();
         if (dscore == null || dscore.size < rows) {
             if (dscore != null) {
-                release(dscore);
+                dscore.close();
             }
             dscore = (TornadoTensor) alloc("tornado.attention.dscore", rows);
         }
-        int mask = dropMask != null ? 1 : 0;
+        int mask = a.dropMask() != null ? 1 : 0;
         synchronized (k) {
-            k.ints(dqo, dscore.offset, d, in[0], in[1], in[2], in[3], in[4], mask, B, T, NH, NKV, HS)
-                    .floats((float) (1.0 / Math.sqrt(HS))).run(k.attentionBackwardQuery, (long) B * NH * T);
-            k.ints(dko, dvo, dscore.offset, d, in[0], in[3], in[4], mask, B, T, NH, NKV, HS)
-                    .run(k.attentionBackwardKeyValue, (long) B * T * NKV * HS);
+            k.ints(dqo, dscore.offset, d, in[0], in[1], in[2], in[3], in[4], mask, s.B(), s.T(), s.NH(), s.NKV(), s.HS())
+                    .floats(s.scale()).run(k.attentionBackwardQuery, (long) s.B() * s.NH() * s.T());
+            k.ints(dko, dvo, dscore.offset, d, in[0], in[3], in[4], mask, s.B(), s.T(), s.NH(), s.NKV(), s.HS())
+                    .run(k.attentionBackwardKeyValue, s.keys().size());
         }
     }
 
-    // ---- routing -------------------------------------------------------------------------------------
-
-    @Override
-    public void routerForward(Tensor p, Tensor ln, Tensor lnMean, Tensor lnRstd, Tensor hidden, Tensor h,
-                              Tensor lnWeight, Tensor lnBias, Tensor w1, Tensor b1, Tensor w2, Tensor b2,
-                              int N, int C, int H, float eps) {
-        at(p, N, "p N");
-        at(hidden, (long) N * H, "hidden N*H");
-        layerNormForward(ln, lnMean, lnRstd, h, lnWeight, lnBias, N, C, eps);
-        matmulForward(hidden, ln, w1, b1, N, C, H);
-        pointwise(k.reluForward, N * H, hidden, hidden);
-        matmulForward(p, hidden, w2, b2, N, H, 1);
-        pointwise(k.sigmoidForward, N, p, p);
+    /** Offsets of q, k, v, probs and the dropout mask (0 when absent), checked against the shape. */
+    private int[] attentionInputs(AttentionShape s, AttentionActs a) {
+        long p = (long) s.B() * s.NH() * s.T() * s.T();
+        return new int[] {at(a.q(), s.queries().size(), "q B*T*NH*HS"), at(a.k(), s.keys().size(), "k B*T*NKV*HS"),
+                at(a.v(), s.keys().size(), "v B*T*NKV*HS"), at(a.probs(), p, "probs B*NH*T*T"),
+                a.dropMask() == null ? 0 : at(a.dropMask(), p, "dropMask B*NH*T*T")};
     }
 
-    @Override
-    public void routerBackward(Tensor dh, Tensor dlnWeight, Tensor dlnBias, Tensor dw1, Tensor db1, Tensor dw2,
-                               Tensor db2, Tensor dlogit, Tensor dhidden, Tensor dpre, Tensor dln, Tensor dp,
-                               Tensor p, Tensor ln, Tensor lnMean, Tensor lnRstd, Tensor hidden, Tensor h,
-                               Tensor lnWeight, Tensor w1, Tensor w2, int N, int C, int H) {
-        at(dlogit, N, "dlogit N");
-        at(dhidden, (long) N * H, "dhidden N*H");
-        at(dpre, (long) N * H, "dpre N*H");
-        at(dln, (long) N * C, "dln N*C");
-        zeroRange(dlogit, N);
-        zeroRange(dhidden, (long) N * H);
-        zeroRange(dpre, (long) N * H);
-        zeroRange(dln, (long) N * C);
-        pointwise(k.sigmoidBackward, N, dlogit, dp, p);
-        matmulBackward(dhidden, dw2, db2, dlogit, hidden, w2, N, H, 1);
-        pointwise(k.reluBackward, N * H, dpre, dhidden, hidden);
-        matmulBackward(dln, dw1, db1, dpre, ln, w1, N, C, H);
-        layerNormBackward(dh, dlnWeight, dlnBias, dln, h, lnWeight, lnMean, lnRstd, N, C);
-    }
-
+    /** On the device (the interface's default downloads pExit and computes it on the host). */
     @Override
     public double routingLossForward(Tensor lbar, Tensor pExit, int L, int N, float target, boolean batchMean) {
+        Check.positive("L", L, "N", N);
         int lb = at(lbar, N, "lbar N"), pe = at(pExit, (long) L * N, "pExit L*N");
         synchronized (k) {
             k.ints(lb, pe, L, N).run(k.expectedExit, N);
@@ -682,92 +490,23 @@ public final class TornadoBackend implements Backend {
         return sum(ReduceKernels.SQUARED_DEVIATION, lb, 0, N, target) / N;
     }
 
+    /** On the device, as {@link #routingLossForward}; with batchMean the mean of lbar stays there too. */
     @Override
     public void routingLossBackward(Tensor dpExit, Tensor pExit, Tensor lbar, int L, int N, float target,
                                     boolean batchMean, float gradScale) {
+        Check.positive("L", L, "N", N);
         int d = at(dpExit, (long) L * N, "dpExit L*N"), pe = at(pExit, (long) L * N, "pExit L*N");
         int lb = at(lbar, N, "lbar N");
         synchronized (k) {
             if (batchMean) {
-                reduce(ReduceKernels.VALUE, lb, 0, N, 0.0f, 2, KernelPlan.SLOT_MEAN);
+                reduce(ReduceKernels.VALUE, lb, 0, N, 0.0f, 1, KernelPlan.SLOT_MEAN);
             }
             k.ints(d, pe, lb, L, N, batchMean ? 1 : 0, KernelPlan.SLOT_MEAN).floats(target, gradScale)
                     .run(k.routingBackward, N);
         }
     }
 
-    // ---- the LM head and its loss --------------------------------------------------------------------
-
-    @Override
-    public double headLoss(Tensor x, Tensor head, int[] targets, int N, int C, int V, float gradScale, Tensor dx,
-                           Tensor dhead, Tensor logits, Tensor dlogits, int chunkRows) {
-        if (chunkRows <= 0) {
-            throw new IllegalArgumentException("argument chunkRows = " + chunkRows + ": must be positive");
-        }
-        checkIds(targets, N, -1, V, "targets");
-        int xo = at(x, (long) N * C, "x N*C"), w = at(head, (long) V * C, "head V*C");
-        int chunk = Math.min(chunkRows, N);
-        int lg = at(logits, (long) chunk * V, "logits min(chunkRows, N)*V");
-        boolean grad = dx != null;
-        int dxo = grad ? at(dx, (long) N * C, "dx N*C") : 0, dw = grad ? at(dhead, (long) V * C, "dhead V*C") : 0;
-        int dlg = grad ? at(dlogits, (long) chunk * V, "dlogits min(chunkRows, N)*V") : 0;
-        synchronized (k) {
-            int rowLoss = scratch(3 * N), stats = scratch(4 * chunk);
-            try {
-                k.indices(targets, N, "targets");
-                for (int r0 = 0; r0 < N; r0 += chunkRows) {
-                    int R = Math.min(chunkRows, N - r0);
-                    gemm(R, V, C, xo + r0 * C, C, 1, w, 1, C, lg, V, 0, false, false);
-                    k.ints(lg, stats, rowLoss, r0, R, V).run(k.crossEntropyRows, R);
-                    if (grad) {
-                        k.ints(lg, dlg, stats, r0, R, V).floats(gradScale).run(k.crossEntropyGradient, (long) R * V);
-                        gemm(R, C, V, dlg, V, 1, w, C, 1, dxo + r0 * C, C, 0, false, true);
-                        gemm(V, C, R, dlg, 1, V, xo + r0 * C, C, 1, dw, C, 0, false, true);
-                    }
-                }
-                k.ints(rowLoss, N, chunkRows, KernelPlan.SLOT_SUM).run(k.sumRowLosses, 1);
-                return k.readDouble(KernelPlan.SLOT_SUM);
-            } finally {
-                k.allocator.release(stats, 4 * chunk);
-                k.allocator.release(rowLoss, 3 * N);
-            }
-        }
-    }
-
-    // ---- optimizer -------------------------------------------------------------------------------------
-
-    @Override
-    public double sumSquares(Tensor g, int n) {
-        return sum(ReduceKernels.SQUARE, at(g, n, "g n"), 0, n, 0.0f);
-    }
-
-    @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, float lr, float beta1, float beta2,
-                      float eps, float weightDecay, int step) {
-        if (step < 1) {
-            throw new IllegalArgumentException("argument step = " + step + ": must be >= 1 (the first update is step 1)");
-        }
-        int p = at(param, n, "param n"), g = at(grad, n, "grad n"), mo = at(m, n, "m n"), vo = at(v, n, "v n");
-        // the scalars exactly as AdamW.update computes them (double, rounded once)
-        double bc1 = 1.0 - Math.pow(beta1, step);
-        double bc2 = 1.0 - Math.pow(beta2, step);
-        synchronized (k) {
-            k.ints(p, g, mo, vo, n).floats((float) (1.0 - (double) lr * weightDecay), (float) (1.0 - beta1), beta2,
-                    (float) (1.0 - beta2), (float) Math.sqrt(bc2), (float) (-(lr / bc1)), eps).run(k.adamW, n);
-        }
-    }
-
     // ---- lifetime --------------------------------------------------------------------------------------
-
-    private void release(TornadoTensor x) {
-        synchronized (k) {
-            if (!x.released) {
-                x.released = true;
-                k.allocator.release(x.offset, x.size);
-            }
-        }
-        tensors.remove(x);
-    }
 
     /** Returns this backend's tensors to the device arena (the compiled kernels stay for the next backend). */
     @Override
@@ -776,8 +515,10 @@ public final class TornadoBackend implements Backend {
             return;
         }
         closed = true;
-        for (TornadoTensor x : new ArrayList<>(tensors)) {
-            release(x);
+        synchronized (k) {
+            for (TornadoTensor x : new ArrayList<>(tensors)) {
+                release(x);
+            }
         }
         dscore = null;
     }

@@ -2,12 +2,12 @@ package bitskip.engine.tornado;
 
 import bitskip.engine.Tensor;
 
-/** A tensor of the TornadoVM backend: a range of floats in its device arena. */
+/** A tensor of the TornadoVM backend: a range of floats in its device arena, returned to it by {@link #close}. */
 final class TornadoTensor implements Tensor {
     final TornadoBackend owner;
     final String name;
     final int offset, size;
-    boolean released;
+    boolean closed;
 
     TornadoTensor(TornadoBackend owner, String name, int offset, int size) {
         this.owner = owner;
@@ -24,6 +24,11 @@ final class TornadoTensor implements Tensor {
     @Override
     public String name() {
         return name;
+    }
+
+    @Override
+    public void close() {
+        owner.release(this);
     }
 
     @Override
