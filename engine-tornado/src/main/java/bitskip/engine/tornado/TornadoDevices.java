@@ -1,10 +1,10 @@
 package bitskip.engine.tornado;
 
+import bitskip.engine.Target;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import uk.ac.manchester.tornado.api.TornadoBackend;
 import uk.ac.manchester.tornado.api.TornadoRuntime;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
@@ -43,7 +43,7 @@ public final class TornadoDevices {
             TornadoRuntime rt = TornadoRuntimeProvider.getTornadoRuntime();
             List<Device> out = new ArrayList<>();
             for (int b = 0; b < rt.getNumBackends(); b++) {
-                TornadoBackend backend = rt.getBackend(b);
+                uk.ac.manchester.tornado.api.TornadoBackend backend = rt.getBackend(b);
                 for (int d = 0; d < backend.getNumDevices(); d++) {
                     TornadoDevice dev = backend.getDevice(d);
                     var phys = dev.getPhysicalDevice();
@@ -117,6 +117,30 @@ public final class TornadoDevices {
                     d.maxAllocBytes() / 1048576.0, d.fp64() ? "fp64" : "no fp64 (unusable)", d.platform(), d.openclC()));
         }
         return sb.toString();
+    }
+
+    /**
+     * Every TornadoVM device as a target of the equivalence harness and the portability benchmark (each in
+     * the reference's order of operations), or one absent target with the reason TornadoVM or a device
+     * cannot be used. Called by {@code Backends.targets} by name.
+     */
+    public static List<Target> targets() {
+        List<Target> out = new ArrayList<>();
+        List<Device> devices;
+        try {
+            devices = list();
+        } catch (RuntimeException | LinkageError e) {
+            return List.of(Target.absent("tornado", "TornadoVM did not start: " + e, "tornado"));
+        }
+        for (Device d : devices) {
+            String label = "tornado " + d.id();
+            out.add(d.fp64() ? Target.of(label, () -> new TornadoBackend(d), "tornado", true)
+                    : Target.absent(label, d.name() + " has no fp64 (cl_khr_fp64)", "tornado"));
+        }
+        if (out.isEmpty()) {
+            out.add(Target.absent("tornado", "TornadoVM found no device", "tornado"));
+        }
+        return out;
     }
 
     /** Prints TornadoVM's devices with the id to pass to --device (with --backend tornado). */
