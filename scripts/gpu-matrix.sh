@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds target/gpu-bundle/: a jlinked JRE, the project's jars, an OpenCL ICD loader copied from this machine,
-# and run.sh, which runs the device matrix (every Backend op on every backend/device, vs the Java reference)
+# and run.sh, which runs the device matrix (the equivalence harness: every Backend op on every backend and device,
+# vs the Java reference)
 # and the portability benchmark on a machine that has a GPU driver but no Java and no network.
 #
 #   scripts/gpu-matrix.sh            build the bundle (and check it is under 60 MB)
@@ -16,10 +17,11 @@ LIMIT_MB=60
 MVN="mvn -B -q ${BITSKIP_MVN_OPTS:-}"
 
 cd "$ROOT"
-echo "gpu-matrix: building the jars (mvn install -DskipTests)" >&2
-$MVN install -DskipTests >&2
+echo "gpu-matrix: building the jars (mvn package -DskipTests; nothing is installed in ~/.m2)" >&2
+$MVN package -DskipTests >&2
 
-# the classpath: the benchmarks module when it depends on engine and model, else the engine alone
+# the classpath: the benchmarks module when it depends on engine and model, else the engine alone; resolved in
+# the reactor, so this checkout's own module jars are on it, never ~/.m2 copies from another checkout
 MAIN_JAR="$ROOT/benchmarks/target/bitskip-benchmarks-0.1.0-SNAPSHOT.jar"
 CP_MODULE=benchmarks
 if ! unzip -l "$MAIN_JAR" 2>/dev/null | grep -q 'bitskip/bench/Portability.class'; then
@@ -27,12 +29,14 @@ if ! unzip -l "$MAIN_JAR" 2>/dev/null | grep -q 'bitskip/bench/Portability.class
   MAIN_JAR="$ROOT/engine/target/bitskip-engine-0.1.0-SNAPSHOT.jar"
   CP_MODULE=engine
 fi
-$MVN -pl "$CP_MODULE" dependency:build-classpath -Dmdep.includeScope=runtime \
+$MVN -pl "$CP_MODULE" -am package dependency:build-classpath -DskipTests -Dmdep.includeScope=runtime \
   -Dmdep.outputFile="$ROOT/target/gpu-classpath.txt" >&2
 
 rm -rf "$OUT"
 mkdir -p "$OUT/lib" "$OUT/native"
 cp "$MAIN_JAR" "$OUT/lib/"
+# the equivalence harness is test code: the engine's test jar (it needs no JUnit)
+cp "$ROOT/engine/target/bitskip-engine-0.1.0-SNAPSHOT-tests.jar" "$OUT/lib/"
 tr ':' '\n' < "$ROOT/target/gpu-classpath.txt" | while read -r jar; do
   case "$(basename "$jar")" in
     jmh-*|jopt-simple-*|commons-math3-*) ;;   # benchmark-harness jars the bundle does not run
@@ -70,7 +74,7 @@ fi
 JAVA=("$HERE/jre/bin/java" --add-modules jdk.incubator.vector -XX:+UseParallelGC -Djava.io.tmpdir="${TMPDIR:-/tmp}"
       -cp "$HERE/lib/*")
 "${JAVA[@]}" bitskip.engine.opencl.OpenCLDevices | tee "$RES/devices.txt"
-"${JAVA[@]}" bitskip.engine.opencl.DeviceMatrix 2>&1 | grep -v '^WARNING: Using incubator' | tee "$RES/matrix.txt"
+"${JAVA[@]}" bitskip.engine.Equivalence 2>&1 | grep -v '^WARNING: Using incubator' | tee "$RES/matrix.txt"
 status=${PIPESTATUS[0]}
 if ls "$HERE"/lib/bitskip-benchmarks-*.jar >/dev/null 2>&1; then
   "${JAVA[@]}" bitskip.bench.Portability --history "$RES/perf-history.jsonl" "$@" 2>&1 \

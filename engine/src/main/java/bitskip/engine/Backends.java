@@ -60,8 +60,9 @@ public final class Backends {
 
     /**
      * Every backend configuration of this machine: the java reference, the cpu backend (its default threads,
-     * vector path), and each OpenCL device twice, with its fp64 accumulators (where it has fp64) and with the
-     * float-only kernels; an absent backend with the reason.
+     * vector path), each OpenCL device twice, with its fp64 accumulators (where it has fp64) and with the
+     * float-only kernels, and in a JVM that runs TornadoVM each TornadoVM device; an absent backend with the
+     * reason.
      */
     public static List<Target> targets() {
         List<Target> out = new ArrayList<>();
@@ -79,10 +80,10 @@ public final class Backends {
             }
             out.add(Target.of(base + " fp32", () -> new OpenCLBackend(d, false), "opencl", false));
         }
-        String why = tornadoUnavailableReason();
-        if (why != null) {
-            out.add(Target.absent("tornado", why, "tornado"));
-        } else {
+        // TornadoVM's devices where this JVM runs TornadoVM (engine-tornado's tests, the GPU bundle's TornadoVM
+        // run, ./bitskip with TORNADOVM_HOME); other JVMs leave them out rather than list them as absent, since
+        // the tornado backend is never expected to run there (engine-tornado's tests require it where it is).
+        if (tornadoUnavailableReason() == null) {
             @SuppressWarnings("unchecked")
             List<Target> tornado = (List<Target>) tornado("TornadoDevices", "targets", null);
             out.addAll(tornado);
