@@ -99,7 +99,7 @@ public final class TornadoBackend implements Backend {
                 throw new IllegalStateException(String.format(Locale.ROOT,
                         "TornadoVM device %s (%s): the arena of %.1f MiB has no room for tensor %s (%.1f MiB; %.1f MiB"
                                 + " allocated, largest free range %.1f MiB); start with a larger -D%s (e.g. %dm)",
-                        k.device.id(), k.device.name(), k.allocator.capacity() * 4 / 1048576.0, name, n * 4 / 1048576.0,
+                        k.device.id(), k.device.name(), k.allocator.capacity() * 4 / 1048576.0, name, 4.0 * n / 1048576,
                         k.allocator.used() * 4 / 1048576.0, k.allocator.largestFree() * 4 / 1048576.0,
                         KernelPlan.MEMORY_PROPERTY, 2 * (k.allocator.capacity() * 4 >> 20)));
             }
