@@ -10,28 +10,24 @@ public final class Embedding {
 
     /** Overwrites out (N, C) with the rows of wte named by tokens. Every token is checked before any write. */
     public static void forward(float[] out, int[] tokens, float[] wte, int N, int C, int V) {
-        Check.positive("N", N, "C", C, "V", V);
-        Check.len(out, "out", (long) N * C, "N*C");
-        Check.len(wte, "wte", (long) V * C, "V*C");
-        checkTokens(tokens, N, V);
-        for (int n = 0; n < N; n++) {
-            int row = tokens[n] * C;
-            for (int c = 0; c < C; c++) {
-                out[n * C + c] = wte[row + c];
-            }
-        }
+        gather(out, tokens, wte, "wte", N, C, V, false);
     }
 
     /** Accumulates out (N, C) += the rows of table (V, C) named by index: a gather that adds. */
     public static void forwardAdd(float[] out, int[] index, float[] table, int N, int C, int V) {
+        gather(out, index, table, "table", N, C, V, true);
+    }
+
+    private static void gather(float[] out, int[] index, float[] table, String tableName, int N, int C, int V,
+                               boolean add) {
         Check.positive("N", N, "C", C, "V", V);
         Check.len(out, "out", (long) N * C, "N*C");
-        Check.len(table, "table", (long) V * C, "V*C");
+        Check.len(table, tableName, (long) V * C, "V*C");
         checkTokens(index, N, V);
         for (int n = 0; n < N; n++) {
             int row = index[n] * C;
             for (int c = 0; c < C; c++) {
-                out[n * C + c] += table[row + c];
+                out[n * C + c] = add ? out[n * C + c] + table[row + c] : table[row + c];
             }
         }
     }

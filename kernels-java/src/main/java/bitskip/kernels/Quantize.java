@@ -29,14 +29,7 @@ public final class Quantize {
      * @return alpha = mean(|w|), clamped to {@code >= 1e-6}
      */
     public static float ternaryForward(float[] wHat, byte[] codes, float[] w, int n) {
-        Check.positive("n", n);
-        Check.len(w, "w", n, "n");
-        if (wHat != null) {
-            Check.len(wHat, "wHat", n, "n");
-        }
-        if (codes != null) {
-            Check.len(codes, "codes", n, "n");
-        }
+        // sumAbs checks w, ternaryCodes wHat and codes before it writes anything
         float alpha = (float) (sumAbs(w, n) / n);
         if (alpha < MIN_SCALE) {
             alpha = MIN_SCALE;
