@@ -14,35 +14,29 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 final class AttentionKernels {
     private AttentionKernels() {}
 
-    /** out = rotate(inp) by the (cos, sin) table at pos0 + t. a = (out, inp, cos, sin, B, T, NH, HS, pos0). */
-    static void ropeForward(FloatArray m, IntArray a) {
+    /**
+     * RoPE (kernels-java Rope): out = inp rotated by the (cos, sin) table at pos0 + t, or with backward
+     * out += the transposed rotation of inp (the gradient). a = (out, inp, cos, sin, B, T, NH, HS, pos0,
+     * backward).
+     */
+    static void rope(FloatArray m, IntArray a) {
         int out = a.get(0), inp = a.get(1), cs = a.get(2), sn = a.get(3);
         int T = a.get(5), NH = a.get(6), HS = a.get(7), pos0 = a.get(8);
+        boolean backward = a.get(9) != 0;
         int hs2 = HS / 2;
         for (@Parallel int i = 0; i < a.get(4) * T * NH * hs2; i++) {
             int j = i % hs2, bth = i / hs2;
             int t = (bth / NH) % T;
-            int base = bth * HS, tab = (pos0 + t) * hs2;
-            float c = m.get(cs + tab + j), s = m.get(sn + tab + j);
-            float x1 = m.get(inp + base + j), x2 = m.get(inp + base + j + hs2);
-            m.set(out + base + j, x1 * c - x2 * s);
-            m.set(out + base + j + hs2, x2 * c + x1 * s);
-        }
-    }
-
-    /** dinp += rotateᵀ(dout). a = (dinp, dout, cos, sin, B, T, NH, HS, pos0). */
-    static void ropeBackward(FloatArray m, IntArray a) {
-        int dinp = a.get(0), dout = a.get(1), cs = a.get(2), sn = a.get(3);
-        int T = a.get(5), NH = a.get(6), HS = a.get(7), pos0 = a.get(8);
-        int hs2 = HS / 2;
-        for (@Parallel int i = 0; i < a.get(4) * T * NH * hs2; i++) {
-            int j = i % hs2, bth = i / hs2;
-            int t = (bth / NH) % T;
-            int base = bth * HS, tab = (pos0 + t) * hs2;
-            float c = m.get(cs + tab + j), s = m.get(sn + tab + j);
-            float dy1 = m.get(dout + base + j), dy2 = m.get(dout + base + j + hs2);
-            m.set(dinp + base + j, m.get(dinp + base + j) + (dy1 * c + dy2 * s));
-            m.set(dinp + base + j + hs2, m.get(dinp + base + j + hs2) + (-dy1 * s + dy2 * c));
+            int lo = bth * HS + j, hi = lo + hs2, tab = (pos0 + t) * hs2 + j;
+            float c = m.get(cs + tab), s = m.get(sn + tab);
+            float x1 = m.get(inp + lo), x2 = m.get(inp + hi);
+            if (backward) {
+                m.set(out + lo, m.get(out + lo) + (x1 * c + x2 * s));
+                m.set(out + hi, m.get(out + hi) + (-x1 * s + x2 * c));
+            } else {
+                m.set(out + lo, x1 * c - x2 * s);
+                m.set(out + hi, x2 * c + x1 * s);
+            }
         }
     }
 
@@ -62,32 +56,15 @@ final class AttentionKernels {
             int qo = ((b * T + t) * NH + h) * HS;
             int prow = probs + ((b * NH + h) * T + t) * T;
             int mrow = mask + ((b * NH + h) * T + t) * T;
-            float mx = Float.NEGATIVE_INFINITY;
             for (int s = 0; s <= t; s++) {
                 int ko = ((b * T + s) * NKV + kvh) * HS;
                 float dot = 0.0f;
                 for (int i = 0; i < HS; i++) {
                     dot += m.get(q + qo + i) * m.get(k + ko + i);
                 }
-                float score = dot * scale;
-                m.set(prow + s, score);
-                if (score > mx) {
-                    mx = score;
-                }
+                m.set(prow + s, dot * scale);
             }
-            float sum = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                float e = (float) Math.exp((double) (m.get(prow + s) - mx));
-                m.set(prow + s, e);
-                sum += e;
-            }
-            float inv = 1.0f / sum;
-            for (int s = 0; s <= t; s++) {
-                m.set(prow + s, m.get(prow + s) * inv);
-            }
-            for (int s = t + 1; s < T; s++) {
-                m.set(prow + s, 0.0f);
-            }
+            RowKernels.softmaxRow(m, prow, t + 1, T);
             for (int i = 0; i < HS; i++) {
                 m.set(out + qo + i, 0.0f);
             }
@@ -125,13 +102,7 @@ final class AttentionKernels {
                 }
                 m.set(dscore + row + s, dot * mk);
             }
-            float pdp = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                pdp += m.get(probs + row + s) * m.get(dscore + row + s);
-            }
-            for (int s = 0; s <= t; s++) {
-                m.set(dscore + row + s, m.get(probs + row + s) * (m.get(dscore + row + s) - pdp) * scale);
-            }
+            RowKernels.softmaxBackwardRow(m, dscore + row, probs + row, t + 1, T, scale);
             for (int i = 0; i < HS; i++) {
                 float acc = m.get(dq + qo + i);
                 for (int s = 0; s <= t; s++) {

@@ -62,13 +62,15 @@ final class KernelPlan implements AutoCloseable {
     private final GridScheduler grids = new GridScheduler();
     private final TornadoExecutionPlan plan;
     private TornadoExecutionResult last;
+    /** Kernel launches so far (each is one execute of a task graph: the host's share of a step's time). */
+    private long launches;
 
     /** A kernel: its task graph in the plan and the grid its launches set. */
     record Kernel(String name, int graph, WorkerGrid grid) {}
 
     final Kernel clear, zero, copy2d, fromStage, pointwise, dropoutMask, adamW, gather, scatterAdd, sumRows, gemm;
     final Kernel layerNormForward, layerNormBackwardInput, layerNormBackwardParams, activationQuantize, fwhtRows;
-    final Kernel softmaxRows, softmaxBackwardRows, ropeForward, ropeBackward;
+    final Kernel softmaxRows, softmaxBackwardRows, rope;
     final Kernel attentionForward, attentionBackwardQuery, attentionBackwardKeyValue;
     final Kernel partials, finish, crossEntropyRows, crossEntropyGradient, expectedExit, routingBackward;
 
@@ -101,8 +103,7 @@ final class KernelPlan implements AutoCloseable {
         fwhtRows = memF("fwhtRows", 1, RowKernels::fwhtRows, fargs);
         softmaxRows = mem("softmaxRows", 1, RowKernels::softmaxRows);
         softmaxBackwardRows = memF("softmaxBackwardRows", 1, RowKernels::softmaxBackwardRows, fargs);
-        ropeForward = mem("ropeForward", 1, AttentionKernels::ropeForward);
-        ropeBackward = mem("ropeBackward", 1, AttentionKernels::ropeBackward);
+        rope = mem("rope", 1, AttentionKernels::rope);
         attentionForward = memF("attentionForward", 1, AttentionKernels::forward, fargs);
         attentionBackwardQuery = memF("attentionBackwardQuery", 1, AttentionKernels::backwardQuery, fargs);
         attentionBackwardKeyValue = mem("attentionBackwardKeyValue", 1, AttentionKernels::backwardKeyValue);
@@ -204,6 +205,11 @@ final class KernelPlan implements AutoCloseable {
     private void execute(Kernel k) {
         // execute() waits for the device: the next launch may rewrite the argument arrays at once.
         last = plan.withGraph(k.graph()).execute();
+        launches++;
+    }
+
+    long launches() {
+        return launches;
     }
 
     // ---- host transfers -----------------------------------------------------------------------------

@@ -166,27 +166,30 @@ final class RowKernels {
     static void softmaxRows(FloatArray m, IntArray a) {
         int x = a.get(0), T = a.get(2);
         for (@Parallel int r = 0; r < a.get(1); r++) {
-            int row = x + r * T;
-            int t = r % T;
-            float mx = Float.NEGATIVE_INFINITY;
-            for (int s = 0; s <= t; s++) {
-                if (m.get(row + s) > mx) {
-                    mx = m.get(row + s);
-                }
+            softmaxRow(m, x + r * T, r % T + 1, T);
+        }
+    }
+
+    /** One row of T from `row`: the softmax of its first len entries in place, 0 after (also attention's). */
+    static void softmaxRow(FloatArray m, int row, int len, int T) {
+        float mx = Float.NEGATIVE_INFINITY;
+        for (int s = 0; s < len; s++) {
+            if (m.get(row + s) > mx) {
+                mx = m.get(row + s);
             }
-            float sum = 0.0f;
-            for (int s = 0; s <= t; s++) {
-                float e = (float) Math.exp((double) (m.get(row + s) - mx));
-                m.set(row + s, e);
-                sum += e;
-            }
-            float inv = 1.0f / sum;
-            for (int s = 0; s <= t; s++) {
-                m.set(row + s, m.get(row + s) * inv);
-            }
-            for (int s = t + 1; s < T; s++) {
-                m.set(row + s, 0.0f);
-            }
+        }
+        float sum = 0.0f;
+        for (int s = 0; s < len; s++) {
+            float e = (float) Math.exp((double) (m.get(row + s) - mx));
+            m.set(row + s, e);
+            sum += e;
+        }
+        float inv = 1.0f / sum;
+        for (int s = 0; s < len; s++) {
+            m.set(row + s, m.get(row + s) * inv);
+        }
+        for (int s = len; s < T; s++) {
+            m.set(row + s, 0.0f);
         }
     }
 
@@ -198,18 +201,21 @@ final class RowKernels {
         int d = a.get(0), p = a.get(1), T = a.get(3);
         float scale = f.get(0);
         for (@Parallel int r = 0; r < a.get(2); r++) {
-            int dr = d + r * T, pr = p + r * T;
-            int len = r % T + 1;
-            float pdp = 0.0f;
-            for (int s = 0; s < len; s++) {
-                pdp += m.get(pr + s) * m.get(dr + s);
-            }
-            for (int s = 0; s < len; s++) {
-                m.set(dr + s, m.get(pr + s) * (m.get(dr + s) - pdp) * scale);
-            }
-            for (int s = len; s < T; s++) {
-                m.set(dr + s, 0.0f);
-            }
+            softmaxBackwardRow(m, d + r * T, p + r * T, r % T + 1, T, scale);
+        }
+    }
+
+    /** One row of {@link #softmaxBackwardRows} (also attention's): its first len entries, 0 after. */
+    static void softmaxBackwardRow(FloatArray m, int d, int p, int len, int T, float scale) {
+        float pdp = 0.0f;
+        for (int s = 0; s < len; s++) {
+            pdp += m.get(p + s) * m.get(d + s);
+        }
+        for (int s = 0; s < len; s++) {
+            m.set(d + s, m.get(p + s) * (m.get(d + s) - pdp) * scale);
+        }
+        for (int s = len; s < T; s++) {
+            m.set(d + s, 0.0f);
         }
     }
 }

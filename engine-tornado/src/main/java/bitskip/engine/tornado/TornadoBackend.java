@@ -121,6 +121,13 @@ public final class TornadoBackend implements Backend {
         }
     }
 
+    /** Kernel launches on this backend's device since the JVM started (all backends on it together). */
+    public long launches() {
+        synchronized (k) {
+            return k.launches();
+        }
+    }
+
     /** Bytes of the tensors this backend holds now. */
     public long allocatedBytes() {
         synchronized (k) {
@@ -365,8 +372,7 @@ public final class TornadoBackend implements Backend {
         int o = at(out, h.size(), "B*T*NH*HS"), x = at(inp, h.size(), "B*T*NH*HS");
         int c = at(cos, table, "cos (pos0+T)*HS/2"), s = at(sin, table, "sin (pos0+T)*HS/2");
         synchronized (k) {
-            k.ints(o, x, c, s, h.B(), h.T(), h.heads(), h.HS(), pos0).run(backward ? k.ropeBackward : k.ropeForward,
-                    h.size() / 2);
+            k.ints(o, x, c, s, h.B(), h.T(), h.heads(), h.HS(), pos0, backward ? 1 : 0).run(k.rope, h.size() / 2);
         }
     }
 
