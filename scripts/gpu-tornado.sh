@@ -17,8 +17,10 @@
 # (devices.txt, matrix.txt, portability.txt, perf-history.jsonl: the lines to append to
 # benchmarks/results/perf-history.jsonl).
 #
-# The size: the JDK's libjvm.so is 29 MB of the budget; stripped and gzipped (8.5 MB) it is unpacked by run.sh
-# on first use (gzip is on every Linux). The Graal compiler jar (23 MB) cannot shrink without editing it.
+# The size, measured: 55 MiB (jre 25 MiB, tornadovm 29 MiB, lib 1.9 MiB). The JDK's libjvm.so alone is 29 MB;
+# stripped and gzipped (8.5 MB) it is unpacked by run.sh on first use (gzip is on every Linux). The Graal
+# compiler jar (23 MB) is most of the rest and cannot shrink without editing it; the cpu backend's OpenBLAS
+# natives (20 MB), java.desktop and java.net.http (15 MB) are left out.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/target/gpu-bundle-tornado"
@@ -37,7 +39,7 @@ cd "$ROOT"
 echo "gpu-tornado: building the jars (mvn package -DskipTests; nothing is installed in ~/.m2)" >&2
 $MVN package -DskipTests >&2
 TJAR="$ROOT/engine-tornado/target/bitskip-engine-tornado-0.1.0-SNAPSHOT.jar"
-unzip -l "$TJAR" 2>/dev/null | grep -q 'bitskip/engine/tornado/TornadoBackend.class' \
+unzip -l "$TJAR" 2>/dev/null | grep 'bitskip/engine/tornado/TornadoBackend.class' >/dev/null \
   || { echo "gpu-tornado: $TJAR has no TornadoBackend (was TornadoVM in ~/.m2 and a JDK 25 found when it was built?)" >&2; exit 1; }
 $MVN -pl benchmarks -am dependency:build-classpath -Dmdep.includeScope=runtime \
   -Dmdep.outputFile="$ROOT/target/gpu-tornado-classpath.txt" >&2
@@ -46,14 +48,17 @@ rm -rf "$OUT"
 mkdir -p "$OUT/lib" "$OUT/native" "$OUT/tornadovm/share/java/tornado" "$OUT/tornadovm/share/java/graalJars" \
   "$OUT/tornadovm/lib" "$OUT/tornadovm/etc"
 # this checkout's module jars (never ~/.m2 copies from another checkout), the harness, and the third-party jars
-# the matrix and the benchmark load: JOCL (the opencl backend, for the side-by-side rows) and Jackson
+# the matrix and the benchmark load: JOCL (the opencl backend, for the side-by-side rows) and the Java half of
+# JavaCPP/OpenBLAS, without their 20 MB of natives (the cpu backend then reports itself absent: the first
+# bundle checks it)
 for m in benchmarks model engine kernels-java parallel engine-tornado; do
   cp "$ROOT/$m/target/bitskip-$m-0.1.0-SNAPSHOT.jar" "$OUT/lib/"
 done
 cp "$ROOT/engine/target/bitskip-engine-0.1.0-SNAPSHOT-tests.jar" "$OUT/lib/"
 tr ':' '\n' < "$ROOT/target/gpu-tornado-classpath.txt" | while read -r jar; do
   case "$(basename "$jar")" in
-    jocl-*|jackson-*) cp "$jar" "$OUT/lib/" ;;
+    *-linux-*|*-macosx-*|*-windows-*) ;;
+    jocl-*|javacpp-*|openblas-*) cp "$jar" "$OUT/lib/" ;;
   esac
 done
 
@@ -74,10 +79,11 @@ cp "$TVM"/etc/tornado.backend "$TVM"/etc/tornado.properties "$TVM"/etc/tornado.r
 cp "$TVM/tornado-argfile.template" "$OUT/tornadovm/"
 cp "$TVM"/LICENSE_* "$OUT/tornadovm/" 2>/dev/null || true
 
-# the JRE: JDK 25's modules that the jars need (jdeps) and TornadoVM's (JVMCI, management), without the JDK's own
-# jdk.graal.compiler (a trimmed libgraal build that TornadoVM cannot use: the SDK's jar upgrades it)
-MODS="$("$JDK/bin/jdeps" --multi-release 25 --ignore-missing-deps --print-module-deps "$OUT"/lib/*.jar 2>/dev/null || true)"
-MODS="java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.internal.vm.ci,jdk.incubator.vector${MODS:+,$MODS}"
+# the JRE: JDK 25's modules that TornadoVM needs (JVMCI, management) and the backends' (the Vector API the cpu
+# classes link against), without the JDK's own jdk.graal.compiler (a trimmed libgraal build that TornadoVM
+# cannot use: the SDK's jar upgrades it) and without what only the command line uses (java.desktop for the
+# charts, java.net.http for the download): jdeps of the jars would add those 15 MB
+MODS="java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.internal.vm.ci,jdk.incubator.vector"
 echo "gpu-tornado: jlink --add-modules $MODS" >&2
 "$JDK/bin/jlink" --add-modules "$MODS" --strip-debug --no-header-files --no-man-pages --compress=zip-9 \
   --output "$OUT/jre" 2>&1 | grep -v '^WARNING: Using incubator' >&2 || true
