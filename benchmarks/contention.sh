@@ -10,7 +10,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STEPS="${1:-6}"
-[ -f model/target/classpath.txt ] || ./bitskip backends >/dev/null
+[ -f benchmarks/target/classes/bitskip/bench/CpuHog.class ] || mvn -B -q -o package -DskipTests >&2
+[ -f model/target/classpath.txt ] || mvn -B -q -o -pl model -am dependency:build-classpath \
+  -Dmdep.outputFile=target/classpath.txt >&2
 THIRD="$(tr ':' '\n' < model/target/classpath.txt | grep -v '/io/github/bitskip/' | paste -sd: -)"
 OWN="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes:parallel/target/classes"
 CP="${BITSKIP_CP:-$OWN}:$THIRD"
