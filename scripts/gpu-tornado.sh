@@ -18,11 +18,12 @@
 # benchmarks/results/perf-history.jsonl).
 #
 # The size, measured: 55 MiB (jre 25 MiB, tornadovm 29 MiB, lib 1.9 MiB). The JDK's libjvm.so alone is 29 MB;
-# stripped and gzipped (8.5 MB) it is unpacked by run.sh on first use (gzip is on every Linux). The Graal
+# stripped and gzipped (8.5 MB) it is unpacked by run.sh on first use (bundle-lib.sh). The Graal
 # compiler jar (23 MB) is most of the rest and cannot shrink without editing it; the cpu backend's OpenBLAS
 # natives (20 MB), java.desktop and java.net.http (15 MB) are left out.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/bundle-lib.sh"
 OUT="$ROOT/target/gpu-bundle-tornado"
 LIMIT_MB=64
 MVN="mvn -B -q ${BITSKIP_MVN_OPTS:-}"
@@ -87,16 +88,10 @@ MODS="java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.
 echo "gpu-tornado: jlink --add-modules $MODS" >&2
 "$JDK/bin/jlink" --add-modules "$MODS" --strip-debug --no-header-files --no-man-pages --compress=zip-9 \
   --output "$OUT/jre" 2>&1 | grep -v '^WARNING: Using incubator' >&2 || true
-LIBJVM="$OUT/jre/lib/server/libjvm.so"
-if command -v strip >/dev/null; then strip --strip-all "$LIBJVM"; fi
-gzip -9 "$LIBJVM"
+bundle_pack_jvm "$OUT"
 
-ICD="$("$(command -v ldconfig || echo /sbin/ldconfig)" -p 2>/dev/null | awk '/libOpenCL\.so\.1 .*x86-64/ {print $NF; exit}')"
-if [ -n "$ICD" ]; then
-  cp -L "$ICD" "$OUT/native/libOpenCL.so.1"
-else
-  echo "gpu-tornado: WARNING: this machine has no libOpenCL.so.1 to bundle" >&2
-fi
+bundle_icd "$OUT" gpu-tornado
+bundle_run_common "$OUT" "$ROOT"
 
 cat > "$OUT/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -105,17 +100,7 @@ cat > "$OUT/run.sh" <<'RUN'
 # results/ next to this script.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-RES="${BITSKIP_RESULTS:-$HERE/results}"
-mkdir -p "$RES"
-LIBJVM="$HERE/jre/lib/server/libjvm.so"
-if [ ! -f "$LIBJVM" ]; then   # shipped gzipped (the bundle's size limit): unpacked once
-  gzip -dc "$LIBJVM.gz" > "$LIBJVM.tmp.$$" && mv -f "$LIBJVM.tmp.$$" "$LIBJVM" || { echo "run.sh: cannot unpack $LIBJVM.gz" >&2; exit 1; }
-fi
-LDCONFIG="$(command -v ldconfig || echo /sbin/ldconfig)"
-if ! "$LDCONFIG" -p 2>/dev/null | grep -q 'libOpenCL\.so\.1' && [ -f "$HERE/native/libOpenCL.so.1" ]; then
-  echo "run.sh: no system OpenCL ICD loader; using the bundled one" >&2
-  export LD_LIBRARY_PATH="$HERE/native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+. "$HERE/common.sh"
 # the SDK's JVM flags with this bundle's paths (an argument file cannot expand variables)
 export TORNADOVM_HOME="$HERE/tornadovm"
 sed "s|\${TORNADOVM_HOME}|$TORNADOVM_HOME|g" "$TORNADOVM_HOME/tornado-argfile.template" > "$RES/tornado-argfile"
@@ -130,20 +115,4 @@ status=${PIPESTATUS[0]}
 exit "$status"
 RUN
 chmod +x "$OUT/run.sh"
-echo "${BITSKIP_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}" > "$OUT/COMMIT"
-sed -i 's|^RES=|export BITSKIP_COMMIT="${BITSKIP_COMMIT:-$(cat "$HERE/COMMIT")}"\nRES=|' "$OUT/run.sh"
-
-SIZE=$(du -sb "$OUT" | cut -f1)
-MB=$(( (SIZE + 1048575) / 1048576 ))
-echo "gpu-tornado: bundle $OUT is $MB MiB (limit $LIMIT_MB MiB): jre $(du -sh "$OUT/jre" | cut -f1)," \
-  "tornadovm $(du -sh "$OUT/tornadovm" | cut -f1), lib $(du -sh "$OUT/lib" | cut -f1)" >&2
-if [ "$SIZE" -gt $(( LIMIT_MB * 1048576 )) ]; then
-  echo "gpu-tornado: ERROR: the bundle exceeds $LIMIT_MB MiB" >&2
-  exit 1
-fi
-
-if [ "${1:-}" = "--test" ]; then
-  shift
-  echo "gpu-tornado: running the bundle here" >&2
-  env -u JAVA_HOME -u TORNADOVM_HOME PATH=/usr/bin:/bin "$OUT/run.sh" "$@"
-fi
+bundle_finish "$OUT" gpu-tornado "$LIMIT_MB" "$@"
