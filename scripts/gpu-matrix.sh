@@ -40,6 +40,7 @@ cp "$ROOT/engine/target/bitskip-engine-0.1.0-SNAPSHOT-tests.jar" "$OUT/lib/"
 tr ':' '\n' < "$ROOT/target/gpu-classpath.txt" | while read -r jar; do
   case "$(basename "$jar")" in
     jmh-*|jopt-simple-*|commons-math3-*) ;;   # benchmark-harness jars the bundle does not run
+    junit-*|opentest4j-*|apiguardian-*) ;;     # the reactor's classpath brings the tests' JUnit; the harness needs none
     *) [ -f "$jar" ] && cp "$jar" "$OUT/lib/" ;;
   esac
 done
