@@ -17,8 +17,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p><b>Under contention.</b> Chunks are claimed from a shared counter rather than assigned, up to
  * {@link #CHUNKS_PER_THREAD} per thread: a thread the OS has descheduled (another process holds the core)
  * leaves its chunks to the others instead of making every call wait for it, so the run degrades to its fair
- * share of the cores instead of to the pace of its slowest thread. Idle workers spin for
- * {@link #SPIN_NANOS} (back-to-back calls, as decoding makes, find them awake), then park, so an idle pool
+ * share of the cores instead of to the pace of its slowest thread. Idle workers spin a while (50 µs by
+ * default; back-to-back calls, as decoding makes, find them awake), then park, so an idle pool
  * takes no CPU from other processes or from OpenBLAS's threads; a caller waiting for the last chunks spins
  * as long, then parks until the last chunk's thread wakes it.
  *
@@ -34,14 +34,15 @@ public final class Pool implements AutoCloseable {
         void run(int worker, int lo, int hi);
     }
 
-    /** How long an idle thread waits awake before it parks: {@code -Dbitskip.pool.spinMicros}, default 50. */
+    /** The default of how long an idle thread waits awake before it parks: {@code -Dbitskip.pool.spinMicros}, 50. */
     static final long SPIN_NANOS = Long.getLong("bitskip.pool.spinMicros", 50L) * 1000L;
     /** Chunks per thread at most: enough for the others to take over a descheduled thread's share. */
     static final int CHUNKS_PER_THREAD = 4;
 
-    private static final Pool SERIAL = new Pool(1, true);
+    private static final Pool SERIAL = new Pool(1, 0, true);
 
     private final int threads;
+    private final long spinNanos;
     private final Worker[] workers;
     private final boolean shared;
     private final AtomicBoolean busy = new AtomicBoolean();
@@ -49,14 +50,26 @@ public final class Pool implements AutoCloseable {
 
     /** A pool of min(threads, available processors) threads: the caller and threads − 1 workers. */
     public Pool(int threads) {
-        this(threads, false);
+        this(threads, SPIN_NANOS, false);
     }
 
-    private Pool(int threads, boolean shared) {
+    /**
+     * A pool whose idle threads wait awake spinNanos before they park: longer where calls come back to back
+     * and each is short (decoding), shorter where the cores are needed in between (training's GEMMs).
+     */
+    public Pool(int threads, long spinNanos) {
+        this(threads, spinNanos, false);
+    }
+
+    private Pool(int threads, long spinNanos, boolean shared) {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         }
+        if (spinNanos < 0) {
+            throw new IllegalArgumentException("spinNanos must be >= 0, got " + spinNanos);
+        }
         this.threads = Math.min(threads, cores());
+        this.spinNanos = spinNanos;
         this.shared = shared;
         this.workers = new Worker[this.threads - 1];
         for (int i = 0; i < workers.length; i++) {
@@ -75,18 +88,13 @@ public final class Pool implements AutoCloseable {
         return SERIAL;
     }
 
-    /** One thread per available processor. */
-    public static Pool ofAllCores() {
-        return new Pool(cores());
-    }
-
     public int threads() {
         return threads;
     }
 
-    /** How long an idle thread waits awake before it parks ({@code -Dbitskip.pool.spinMicros}, default 50 µs). */
-    public static long spinNanos() {
-        return SPIN_NANOS;
+    /** How long an idle thread of this pool waits awake before it parks. */
+    public long spinNanos() {
+        return spinNanos;
     }
 
     /** The chunks a range of n items gets when each should hold at least grain items. */
@@ -109,7 +117,7 @@ public final class Pool implements AutoCloseable {
             return;
         }
         try {
-            Job job = new Job(body, n, chunks, Thread.currentThread());
+            Job job = new Job(body, n, chunks, Thread.currentThread(), spinNanos);
             int helpers = Math.min(chunks, threads) - 1;
             for (int i = 0; i < helpers; i++) {
                 workers[i].hand(job);
@@ -139,16 +147,18 @@ public final class Pool implements AutoCloseable {
         final Body body;
         final int n, chunks;
         final Thread caller;
+        final long spinNanos;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
         volatile boolean callerParked;
         volatile Throwable failure;
 
-        Job(Body body, int n, int chunks, Thread caller) {
+        Job(Body body, int n, int chunks, Thread caller, long spinNanos) {
             this.body = body;
             this.n = n;
             this.chunks = chunks;
             this.caller = caller;
+            this.spinNanos = spinNanos;
         }
 
         /** Start of chunk c: floor(c·n / chunks). */
@@ -174,7 +184,7 @@ public final class Pool implements AutoCloseable {
         }
 
         void awaitDone() {
-            long spinUntil = System.nanoTime() + SPIN_NANOS;
+            long spinUntil = System.nanoTime() + spinNanos;
             while (done.get() < chunks) {
                 if (System.nanoTime() - spinUntil < 0) {
                     Thread.onSpinWait();
@@ -229,7 +239,7 @@ public final class Pool implements AutoCloseable {
 
         /** The next job handed to this worker: spins a while, then parks; null once the pool is closed. */
         private Job next() {
-            long spinUntil = System.nanoTime() + SPIN_NANOS;
+            long spinUntil = System.nanoTime() + spinNanos;
             while (true) {
                 Job j = job;
                 if (j != last) {

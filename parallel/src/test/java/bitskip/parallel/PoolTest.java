@@ -27,7 +27,7 @@ class PoolTest {
                                 assertEquals(1, hits.get(i), "threads " + threads + " n " + n + " item " + i);
                             }
                             if (rep == 10) {
-                                sleepPastSpin();
+                                sleepPastSpin(pool);
                             }
                         }
                     }
@@ -152,9 +152,9 @@ class PoolTest {
         assertEquals(1, one[0]);
     }
 
-    private static void sleepPastSpin() {
+    private static void sleepPastSpin(Pool pool) {
         try {
-            Thread.sleep(Pool.spinNanos() / 1_000_000 + 2);
+            Thread.sleep(pool.spinNanos() / 1_000_000 + 2);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
