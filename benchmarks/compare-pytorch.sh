@@ -15,7 +15,7 @@ PY=/usr/bin/python3
 cd "$HERE"
 [ -f model/target/classpath.txt ] || ./bitskip backends >/dev/null
 (mvn -B -q -o install -DskipTests -pl benchmarks -am >/dev/null 2>&1 || mvn -B -q install -DskipTests -pl benchmarks -am >&2)
-CP="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes"
+CP="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes:parallel/target/classes"
 CP="$CP:$(tr ':' '\n' < model/target/classpath.txt | grep -v '/io/github/bitskip/' | paste -sd: -)"
 export OPENBLAS_NUM_THREADS="$THREADS"
 # as the launcher sets it (both sides use OpenBLAS, so both get it)

@@ -1,6 +1,15 @@
 package bitskip.bench;
 
+import bitskip.engine.AttentionActs;
+import bitskip.engine.AttentionShape;
 import bitskip.engine.Backend;
+import bitskip.engine.LinearActs;
+import bitskip.engine.LinearParams;
+import bitskip.engine.LinearScratch;
+import bitskip.engine.LmHead;
+import bitskip.engine.Norm;
+import bitskip.engine.NormStats;
+import bitskip.engine.QuantLinear;
 import bitskip.engine.Backends;
 import bitskip.engine.Tensor;
 import java.util.Random;
@@ -43,8 +52,15 @@ public class CpuKernelsBench {
     static final int N = 512, V = 50257, T = 128;
     Backend be;
     Tensor x, w, out, pre, xHat, scale, wHat, dout, dpre, dinp, dw, z, lnOut, mean, rstd, lnW, lnB;
-    Tensor q, k, v, att, probs, dq, dk, dv, row, datt, head, dx, dhead, logits, dlogits;
+    Tensor q, k, v, att, probs, dq, dk, dv, work, datt, head, dx, dhead, logits;
     int[] targets;
+    QuantLinear bitLinear, hBitLinear;
+    LinearParams params, hParams, grads;
+    LinearActs acts, hActs;
+    LinearScratch scratch;
+    AttentionShape shape;
+    AttentionActs attActs;
+    LmHead lmHead;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -76,22 +92,28 @@ public class CpuKernelsBench {
         dq = be.alloc("dq", N * C);
         dk = be.alloc("dk", N * KV);
         dv = be.alloc("dv", N * KV);
-        row = be.alloc("row", T);
+        work = be.alloc("work", 2 * T * T);
         datt = rand(r, N * C, 1f);
         head = rand(r, V * C, 0.02f);
         dx = be.alloc("dx", N * C);
         dhead = be.alloc("dhead", V * C);
         logits = be.alloc("logits", 128 * V);
-        dlogits = be.alloc("dlogits", 128 * V);
         targets = new int[N];
         for (int i = 0; i < N; i++) {
             targets[i] = r.nextInt(V);
         }
-        this.nh = NH;
-        this.hs = HS;
+        bitLinear = QuantLinear.bitLinear(C, F, 8, true, true);
+        hBitLinear = QuantLinear.hadamard(C, F, 1e-5f, 4, true, true);
+        params = LinearParams.bitLinear(w);
+        hParams = new LinearParams(w, new Norm(lnW, lnB));
+        grads = LinearParams.bitLinear(dw);
+        acts = new LinearActs(x, out, pre, xHat, scale, wHat, null, null, null);
+        hActs = new LinearActs(x, out, pre, xHat, scale, wHat, z, lnOut, new NormStats(mean, rstd));
+        scratch = new LinearScratch(dpre, null, null);
+        shape = new AttentionShape(B, T, NH, NH / 2, HS);
+        attActs = new AttentionActs(q, k, v, probs, null, att);
+        lmHead = new LmHead(head, dhead, C, V, logits, 128);
     }
-
-    int nh, hs;
 
     private Tensor rand(Random r, int n, float std) {
         float[] a = new float[n];
@@ -110,32 +132,31 @@ public class CpuKernelsBench {
 
     @Benchmark
     public float bitLinearForward() {
-        return be.bitLinearForward(out, pre, xHat, scale, wHat, x, w, N, C, 4 * C, 8, true, true);
+        return be.bitLinearForward(bitLinear, N, params, acts);
     }
 
     @Benchmark
     public void bitLinearBackward() {
-        be.bitLinearBackward(dinp, dw, dpre, dout, pre, xHat, wHat, x, w, N, C, 4 * C, 8, true, true);
+        be.bitLinearBackward(bitLinear, N, params, acts, dout, dinp, grads, scratch);
     }
 
     @Benchmark
     public float hBitLinearForward() {
-        return be.hBitLinearForward(out, pre, xHat, scale, wHat, z, lnOut, mean, rstd, x, lnW, lnB, w, N, C, C, 4 * C,
-                1e-5f, 4, true, true);
+        return be.hBitLinearForward(hBitLinear, N, hParams, hActs);
     }
 
     @Benchmark
     public void attentionForward() {
-        be.attentionForward(att, probs, q, k, v, null, N / T, T, nh, nh / 2, hs);
+        be.attentionForward(shape, attActs, work);
     }
 
     @Benchmark
     public void attentionBackward() {
-        be.attentionBackward(dq, dk, dv, row, datt, q, k, v, probs, null, N / T, T, nh, nh / 2, hs);
+        be.attentionBackward(shape, attActs, datt, dq, dk, dv, work);
     }
 
     @Benchmark
     public double headLoss() {
-        return be.headLoss(x, head, targets, N, C, V, 1.0f / N, dx, dhead, logits, dlogits, 128);
+        return be.headLoss(lmHead, x, targets, N, 1.0f / N, dx);
     }
 }

@@ -3,19 +3,21 @@ package bitskip.engine;
 /** A tensor on the Java heap: the storage of the reference backend (and of host-side copies). */
 public final class HeapTensor implements Tensor {
     private final String name;
-    final float[] data;
+    private final int size;
+    private float[] data;
 
     public HeapTensor(String name, int n) {
         if (n < 0) {
             throw new IllegalArgumentException("tensor " + name + ": negative size " + n);
         }
         this.name = name;
+        this.size = n;
         this.data = new float[n];
     }
 
     @Override
     public int size() {
-        return data.length;
+        return size;
     }
 
     @Override
@@ -23,8 +25,17 @@ public final class HeapTensor implements Tensor {
         return name;
     }
 
+    /** Drops the array (the garbage collector returns it); later use fails with the tensor's name. */
+    @Override
+    public void close() {
+        data = null;
+    }
+
     /** The backing array (the reference backend's kernels work on it directly). */
     public float[] data() {
+        if (data == null) {
+            throw new IllegalStateException("tensor " + name + " was closed");
+        }
         return data;
     }
 
@@ -33,8 +44,8 @@ public final class HeapTensor implements Tensor {
         if (t == null) {
             return null;
         }
-        if (t instanceof HeapTensor) {
-            return ((HeapTensor) t).data;
+        if (t instanceof HeapTensor h) {
+            return h.data();
         }
         throw new IllegalArgumentException("tensor " + t.name() + " belongs to another backend ("
                 + t.getClass().getSimpleName() + "), not to a heap backend");

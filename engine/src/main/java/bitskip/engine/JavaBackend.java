@@ -5,25 +5,47 @@ import static bitskip.engine.HeapTensor.of;
 import bitskip.kernels.Activations;
 import bitskip.kernels.Attention;
 import bitskip.kernels.BitLinear;
-import bitskip.kernels.HBitLinear;
-import bitskip.kernels.Router;
 import bitskip.kernels.Check;
 import bitskip.kernels.CrossEntropy;
 import bitskip.kernels.Dropout;
 import bitskip.kernels.Embedding;
 import bitskip.kernels.GradClip;
+import bitskip.kernels.HBitLinear;
+import bitskip.kernels.Hadamard;
 import bitskip.kernels.LayerNorm;
 import bitskip.kernels.Matmul;
 import bitskip.kernels.Quantize;
 import bitskip.kernels.Rope;
-import bitskip.kernels.RoutingLoss;
-import bitskip.kernels.AdamW;
+import bitskip.kernels.Router;
+import java.util.Arrays;
 
 /**
- * The scalar Java reference backend: every op is the {@code kernels-java} kernel of the same name on
- * heap arrays, single-threaded. It defines what every other backend must compute.
+ * The scalar Java reference backend: every primitive is the {@code kernels-java} kernel of the same name on
+ * heap arrays, single-threaded, and (unless made by {@link #primitivesOnly}) every composite that has a
+ * {@code kernels-java} counterpart is that kernel too. It defines what every other backend must compute,
+ * and the kernels being written independently of {@link Backend}'s compositions, it also tests them.
+ *
+ * <p>Heap tensors are the garbage collector's: {@link #close} has nothing to free.
  */
-public class JavaBackend implements Backend {
+public final class JavaBackend implements Backend {
+    private final boolean kernelComposites;
+
+    /** The oracle: the kernels' primitives and the kernels' composites. */
+    public JavaBackend() {
+        this(true);
+    }
+
+    private JavaBackend(boolean kernelComposites) {
+        this.kernelComposites = kernelComposites;
+    }
+
+    /**
+     * The kernels' primitives under {@link Backend}'s own compositions: what a backend that writes only the
+     * primitives computes, without its rounding. The equivalence harness holds it to the oracle.
+     */
+    public static JavaBackend primitivesOnly() {
+        return new JavaBackend(false);
+    }
 
     @Override
     public String name() {
@@ -32,17 +54,14 @@ public class JavaBackend implements Backend {
 
     @Override
     public String description() {
-        return "scalar Java reference (kernels-java), 1 thread";
+        return "scalar Java reference (kernels-java), 1 thread" + (kernelComposites ? "" : ", Backend's compositions");
     }
+
+    // ==== primitives =================================================================================
 
     @Override
     public Tensor alloc(String name, int n) {
         return new HeapTensor(name, n);
-    }
-
-    @Override
-    public void zero(Tensor t) {
-        java.util.Arrays.fill(of(t), 0.0f);
     }
 
     @Override
@@ -60,82 +79,98 @@ public class JavaBackend implements Backend {
     }
 
     @Override
-    public void copy(Tensor dst, Tensor src, int n) {
-        System.arraycopy(of(src), 0, of(dst), 0, n);
+    public void copy(Span dst, int dstStride, Span src, int srcStride, int rows, int cols) {
+        Check.positive("rows", rows, "cols", cols);
+        dst.need((long) (rows - 1) * dstStride + cols, "copy destination rows*stride");
+        src.need((long) (rows - 1) * srcStride + cols, "copy source rows*stride");
+        float[] d = of(dst.tensor()), s = of(src.tensor());
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(s, src.offset() + r * srcStride, d, dst.offset() + r * dstStride, cols);
+        }
     }
 
     @Override
-    public void copy(Tensor dst, int dstOffset, Tensor src, int srcOffset, int n) {
-        System.arraycopy(of(src), srcOffset, of(dst), dstOffset, n);
+    public void pointwise(Pointwise op, Span out, Span a, Span b, int n, float s) {
+        Check.positive("n", n);
+        float[] o = slice(out.need(n, "out n"), n);
+        float[] x = op.readsA() ? slice(a.need(n, "a n"), n) : null;
+        float[] y = op.readsB() ? slice(b.need(n, "b n"), n) : null;
+        switch (op) {
+            case FILL -> Arrays.fill(o, 0, n, s);
+            case ADD -> Activations.add(o, x, y, n);
+            case SCALE -> {
+                if (o != x) {
+                    System.arraycopy(x, 0, o, 0, n);
+                }
+                GradClip.scale(o, n, s);
+            }
+            case MUL -> Dropout.forward(o, x, y, n);
+            case MUL_ADD -> Dropout.backward(o, x, y, n);
+            case RELU -> Activations.reluForward(o, x, n);
+            case RELU_BACKWARD -> Activations.reluBackward(o, x, y, n);
+            case RELU2 -> Activations.relu2Forward(o, x, n);
+            case RELU2_BACKWARD -> Activations.relu2Backward(o, x, y, n);
+            case SIGMOID -> Activations.sigmoidForward(o, x, n);
+            case SIGMOID_BACKWARD -> Activations.sigmoidBackward(o, x, y, n);
+            case SQUARED_ERROR_BACKWARD -> Quantize.squaredErrorBackward(o, x, y, n, s);
+            case TERNARY -> Quantize.ternaryCodes(o, null, x, n, s);
+        }
+        if (out.offset() != 0) {
+            System.arraycopy(o, 0, of(out.tensor()), out.offset(), n);
+        }
+    }
+
+    /**
+     * The n floats of a span as an array the kernels can read from index 0: the tensor's own array at offset
+     * 0 (kernels accept longer arrays), else a copy. The reference favours plain code over speed.
+     */
+    private static float[] slice(Span s, int n) {
+        float[] a = of(s.tensor());
+        return s.offset() == 0 ? a : Arrays.copyOfRange(a, s.offset(), s.offset() + n);
     }
 
     @Override
-    public void embeddingForward(Tensor out, int[] tokens, Tensor wte, int N, int C, int V) {
-        Embedding.forward(of(out), tokens, of(wte), N, C, V);
+    public double reduce(Reduction r, Tensor a, Tensor b, int n) {
+        return switch (r) {
+            case ABS -> Quantize.sumAbs(of(a), n);
+            case SQUARES -> GradClip.sumSquares(of(a), n);
+            case SQUARED_DIFF -> Quantize.squaredError(of(a), of(b), n);
+        };
     }
 
     @Override
-    public void embeddingBackward(Tensor dwte, Tensor dout, int[] tokens, int N, int C, int V) {
-        Embedding.backward(of(dwte), of(dout), tokens, N, C, V);
+    public void gemm(Gemm g) {
+        Mat a = g.a(), b = g.b(), c = g.c();
+        Matmul.gemm(of(c.tensor()), c.offset(), c.ld(), of(a.tensor()), a.offset(), a.rowStride(), a.colStride(),
+                of(b.tensor()), b.offset(), b.rowStride(), b.colStride(), of(g.bias()), g.M(), g.N(), g.K(), g.alpha(),
+                g.beta());
     }
 
     @Override
-    public void positionsForward(Tensor out, Tensor wpe, int B, int T, int C, int pos0, int maxT) {
-        Embedding.positionsForward(of(out), of(wpe), B, T, C, pos0, maxT);
+    public void sumRows(Tensor dst, int dstOffset, Tensor src, int rows, int cols) {
+        Matmul.sumRows(of(dst), dstOffset, of(src), rows, cols);
     }
 
     @Override
-    public void positionsBackward(Tensor dwpe, Tensor dout, int B, int T, int C, int pos0, int maxT) {
-        Embedding.positionsBackward(of(dwpe), of(dout), B, T, C, pos0, maxT);
+    public void rows(Rows op, Tensor dense, Tensor table, int[] index, int N, int C, int tableRows) {
+        switch (op) {
+            case GATHER -> Embedding.forward(of(dense), index, of(table), N, C, tableRows);
+            case GATHER_ADD -> Embedding.forwardAdd(of(dense), index, of(table), N, C, tableRows);
+            case SCATTER_ADD -> Embedding.backward(of(table), of(dense), index, N, C, tableRows);
+        }
     }
 
     @Override
-    public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
-                                 int N, int C, float eps) {
-        LayerNorm.forward(of(out), of(mean), of(rstd), of(inp), of(weight), of(bias), N, C, eps);
+    public void layerNormForward(Tensor out, NormStats saved, Tensor inp, Norm params, int N, int C, float eps) {
+        LayerNorm.forward(of(out), of(saved.mean()), of(saved.rstd()), of(inp), of(params.weight()),
+                of(params.bias()), N, C, eps);
     }
 
     @Override
-    public void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
-                                  Tensor weight, Tensor mean, Tensor rstd, int N, int C) {
-        LayerNorm.backward(of(dinp), of(dweight), of(dbias), of(dout), of(inp), of(weight), of(mean), of(rstd), N, C);
-    }
-
-    @Override
-    public void matmulForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int N, int C, int OC) {
-        Matmul.forward(of(out), of(inp), of(weight), of(bias), N, C, OC);
-    }
-
-    @Override
-    public void matmulBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
-                               int N, int C, int OC) {
-        Matmul.backward(of(dinp), of(dweight), of(dbias), of(dout), of(inp), of(weight), N, C, OC);
-    }
-
-    @Override
-    public void relu2Forward(Tensor out, Tensor inp, int n) {
-        Activations.relu2Forward(of(out), of(inp), n);
-    }
-
-    @Override
-    public void relu2Backward(Tensor dinp, Tensor dout, Tensor inp, int n) {
-        Activations.relu2Backward(of(dinp), of(dout), of(inp), n);
-    }
-
-    @Override
-    public void add(Tensor out, Tensor a, Tensor b, int n) {
-        Activations.add(of(out), of(a), of(b), n);
-    }
-
-    @Override
-    public void accumulate(Tensor dst, Tensor src, int n) {
-        float[] d = of(dst);
-        Activations.add(d, d, of(src), n);
-    }
-
-    @Override
-    public void scale(Tensor t, int n, float factor) {
-        GradClip.scale(of(t), n, factor);
+    public void layerNormBackward(Tensor dinp, Norm grads, Tensor dout, Tensor inp, Norm params, NormStats saved,
+                                  int N, int C) {
+        LayerNorm.backward(of(dinp), of(grads.weight()), of(grads.bias()), of(dout), of(inp), of(params.weight()),
+                of(saved.mean()), of(saved.rstd()), N, C);
     }
 
     @Override
@@ -144,157 +179,154 @@ public class JavaBackend implements Backend {
     }
 
     @Override
-    public void dropoutForward(Tensor out, Tensor inp, Tensor mask, int n) {
-        Dropout.forward(of(out), of(inp), of(mask), n);
+    public void quantizeActivations(Tensor out, Tensor scale, Tensor inp, int N, int C, int bits) {
+        Quantize.activationForward(of(out), null, of(scale), of(inp), N, C, bits);
     }
 
     @Override
-    public void dropoutBackward(Tensor dinp, Tensor dout, Tensor mask, int n) {
-        Dropout.backward(of(dinp), of(dout), of(mask), n);
+    public void fwht(Tensor x, int N, int P) {
+        float[] a = of(x);
+        Hadamard.forward(a, a, N, P);
     }
 
     @Override
-    public void selectSamples(Tensor out, Tensor computed, Tensor skipped, int[] skip, int B, int T, int C) {
-        float[] o = of(out), c = of(computed), s = of(skipped);
-        Check.len(skip, "skip", B, "B");
-        int rows = T * C;
-        for (int b = 0; b < B; b++) {
-            System.arraycopy(skip[b] != 0 ? s : c, b * rows, o, b * rows, rows);
+    public void rope(Tensor out, Tensor inp, Tensor cos, Tensor sin, Heads h, int pos0, boolean backward) {
+        if (backward) {
+            Rope.backward(of(out), of(inp), of(cos), of(sin), h.B(), h.T(), h.heads(), h.HS(), pos0);
+        } else {
+            Rope.forward(of(out), of(inp), of(cos), of(sin), h.B(), h.T(), h.heads(), h.HS(), pos0);
         }
     }
 
     @Override
-    public void selectSamplesBackward(Tensor dcomputed, Tensor dskipped, Tensor dout, int[] skip, int B, int T, int C) {
-        float[] dc = of(dcomputed), ds = of(dskipped), d = of(dout);
-        Check.len(skip, "skip", B, "B");
-        int rows = T * C;
-        for (int b = 0; b < B; b++) {
-            int base = b * rows;
-            for (int i = 0; i < rows; i++) {
-                if (skip[b] != 0) {
-                    dc[base + i] = 0.0f;
-                    ds[base + i] += d[base + i];
-                } else {
-                    dc[base + i] = d[base + i];
-                }
-            }
+    public void softmaxForward(Span x, int rows, int T) {
+        Attention.softmaxRows(of(x.tensor()), x.offset(), rows, T);
+    }
+
+    @Override
+    public void softmaxBackward(Span d, Span p, int rows, int T, float scale) {
+        Attention.softmaxBackwardRows(of(d.tensor()), d.offset(), of(p.tensor()), p.offset(), rows, T, scale);
+    }
+
+    @Override
+    public void crossEntropy(Tensor logits, int[] targets, int R, int V, float gradScale, boolean grad,
+                             double[] rowLoss) {
+        float[] lg = of(logits);
+        CrossEntropy.rowLosses(lg, grad ? lg : null, targets, R, V, gradScale, rowLoss);
+    }
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, AdamStep s) {
+        bitskip.kernels.AdamW.update(of(param), of(grad), of(m), of(v), n, s.lr(), s.beta1(), s.beta2(), s.eps(),
+                s.weightDecay(), s.step());
+    }
+
+    // ==== composites: the kernels' own (unless primitivesOnly) =========================================
+
+    @Override
+    public float bitLinearForward(QuantLinear q, int N, LinearParams p, LinearActs a) {
+        if (!kernelComposites) {
+            return Backend.super.bitLinearForward(q, N, p, a);
         }
+        return BitLinear.forward(of(a.out()), of(a.preact()), of(a.xHat()), of(a.actScale()), of(a.wHat()),
+                of(a.inp()), of(p.weight()), N, q.in(), q.out(), q.actBits(), q.ternary(), q.relu2());
     }
 
     @Override
-    public float ternaryForward(Tensor wHat, byte[] codes, Tensor w, int n) {
-        return Quantize.ternaryForward(of(wHat), codes, of(w), n);
+    public void bitLinearBackward(QuantLinear q, int N, LinearParams p, LinearActs a, Tensor dout, Tensor dinp,
+                                  LinearParams grads, LinearScratch s) {
+        if (!kernelComposites) {
+            Backend.super.bitLinearBackward(q, N, p, a, dout, dinp, grads, s);
+            return;
+        }
+        BitLinear.backward(of(dinp), of(grads.weight()), of(s.dpreact()), of(dout), of(a.preact()), of(a.xHat()),
+                of(a.wHat()), of(a.inp()), of(p.weight()), N, q.in(), q.out(), q.actBits(), q.ternary(), q.relu2());
     }
 
     @Override
-    public double squaredError(Tensor w, Tensor wHat, int n) {
-        return Quantize.squaredError(of(w), of(wHat), n);
+    public float hBitLinearForward(QuantLinear q, int N, LinearParams p, LinearActs a) {
+        if (!kernelComposites) {
+            return Backend.super.hBitLinearForward(q, N, p, a);
+        }
+        return HBitLinear.forward(of(a.out()), of(a.preact()), of(a.xHat()), of(a.actScale()), of(a.wHat()),
+                of(a.z()), of(a.lnOut()), of(a.ln().mean()), of(a.ln().rstd()), of(a.inp()), of(p.norm().weight()),
+                of(p.norm().bias()), of(p.weight()), N, q.in(), q.padded(), q.out(), q.eps(), q.actBits(),
+                q.ternary(), q.relu2());
     }
 
     @Override
-    public void squaredErrorBackward(Tensor dw, Tensor w, Tensor wHat, int n, float scale) {
-        Quantize.squaredErrorBackward(of(dw), of(w), of(wHat), n, scale);
+    public void hBitLinearBackward(QuantLinear q, int N, LinearParams p, LinearActs a, Tensor dout, Tensor dinp,
+                                   LinearParams grads, LinearScratch s) {
+        if (!kernelComposites) {
+            Backend.super.hBitLinearBackward(q, N, p, a, dout, dinp, grads, s);
+            return;
+        }
+        HBitLinear.backward(of(dinp), of(grads.norm().weight()), of(grads.norm().bias()), of(grads.weight()),
+                of(s.dpreact()), of(s.dz()), of(s.dlnOut()), of(dout), of(a.preact()), of(a.xHat()), of(a.wHat()),
+                of(a.z()), of(a.ln().mean()), of(a.ln().rstd()), of(a.inp()), of(p.norm().weight()), of(p.weight()),
+                N, q.in(), q.padded(), q.out(), q.actBits(), q.ternary(), q.relu2());
     }
 
     @Override
-    public float bitLinearForward(Tensor out, Tensor preact, Tensor xHat, Tensor actScale, Tensor wHat, Tensor inp,
-                                  Tensor weight, int N, int C, int OC, int actBits, boolean ternary, boolean relu2) {
-        return BitLinear.forward(of(out), of(preact), of(xHat), of(actScale), of(wHat), of(inp), of(weight),
-                N, C, OC, actBits, ternary, relu2);
+    public void attentionForward(AttentionShape s, AttentionActs a, Tensor work) {
+        if (!kernelComposites) {
+            Backend.super.attentionForward(s, a, work);
+            return;
+        }
+        Attention.forward(of(a.out()), of(a.probs()), of(a.q()), of(a.k()), of(a.v()), of(a.dropMask()), s.B(), s.T(),
+                s.NH(), s.NKV(), s.HS());
     }
 
     @Override
-    public void bitLinearBackward(Tensor dinp, Tensor dweight, Tensor dpreact, Tensor dout, Tensor preact,
-                                  Tensor xHat, Tensor wHat, Tensor inp, Tensor weight, int N, int C, int OC,
-                                  int actBits, boolean ternary, boolean relu2) {
-        BitLinear.backward(of(dinp), of(dweight), of(dpreact), of(dout), of(preact), of(xHat), of(wHat), of(inp),
-                of(weight), N, C, OC, actBits, ternary, relu2);
+    public void attentionBackward(AttentionShape s, AttentionActs a, Tensor dout, Tensor dq, Tensor dk, Tensor dv,
+                                  Tensor work) {
+        if (!kernelComposites) {
+            Backend.super.attentionBackward(s, a, dout, dq, dk, dv, work);
+            return;
+        }
+        Attention.backward(of(dq), of(dk), of(dv), of(work), of(dout), of(a.q()), of(a.k()), of(a.v()), of(a.probs()),
+                of(a.dropMask()), s.B(), s.T(), s.NH(), s.NKV(), s.HS());
     }
 
     @Override
-    public float hBitLinearForward(Tensor out, Tensor preact, Tensor zHat, Tensor actScale, Tensor wHat, Tensor z,
-                                   Tensor lnOut, Tensor lnMean, Tensor lnRstd, Tensor inp, Tensor lnWeight,
-                                   Tensor lnBias, Tensor weight, int N, int C, int P, int OC, float eps,
-                                   int actBits, boolean ternary, boolean relu2) {
-        return HBitLinear.forward(of(out), of(preact), of(zHat), of(actScale), of(wHat), of(z), of(lnOut),
-                of(lnMean), of(lnRstd), of(inp), of(lnWeight), of(lnBias), of(weight), N, C, P, OC, eps,
-                actBits, ternary, relu2);
+    public void routerForward(RouterShape r, int N, RouterParams p, RouterActs a) {
+        if (!kernelComposites) {
+            Backend.super.routerForward(r, N, p, a);
+            return;
+        }
+        Router.forward(of(a.p()), of(a.ln()), of(a.lnStats().mean()), of(a.lnStats().rstd()), of(a.hidden()), of(a.h()),
+                of(p.norm().weight()), of(p.norm().bias()), of(p.w1()), of(p.b1()), of(p.w2()), of(p.b2()), N, r.C(),
+                r.H(), r.eps());
     }
 
     @Override
-    public void hBitLinearBackward(Tensor dinp, Tensor dlnWeight, Tensor dlnBias, Tensor dweight, Tensor dpreact,
-                                   Tensor dz, Tensor dlnOut, Tensor dout, Tensor preact, Tensor zHat, Tensor wHat,
-                                   Tensor z, Tensor lnMean, Tensor lnRstd, Tensor inp, Tensor lnWeight,
-                                   Tensor weight, int N, int C, int P, int OC, int actBits, boolean ternary,
-                                   boolean relu2) {
-        HBitLinear.backward(of(dinp), of(dlnWeight), of(dlnBias), of(dweight), of(dpreact), of(dz), of(dlnOut),
-                of(dout), of(preact), of(zHat), of(wHat), of(z), of(lnMean), of(lnRstd), of(inp), of(lnWeight),
-                of(weight), N, C, P, OC, actBits, ternary, relu2);
+    public void routerBackward(RouterShape r, int N, RouterParams p, RouterActs a, Tensor dp, Tensor dh,
+                               RouterParams grads, RouterScratch s) {
+        if (!kernelComposites) {
+            Backend.super.routerBackward(r, N, p, a, dp, dh, grads, s);
+            return;
+        }
+        Router.backward(of(dh), of(grads.norm().weight()), of(grads.norm().bias()), of(grads.w1()), of(grads.b1()),
+                of(grads.w2()), of(grads.b2()), of(s.dlogit()), of(s.dhidden()), of(s.dpre()), of(s.dln()), of(dp),
+                of(a.p()), of(a.ln()), of(a.lnStats().mean()), of(a.lnStats().rstd()), of(a.hidden()), of(a.h()),
+                of(p.norm().weight()), of(p.w1()), of(p.w2()), N, r.C(), r.H());
     }
 
+    /**
+     * The head loss as {@code Matmul} and {@code CrossEntropy} compose it: row chunks copied in and out of
+     * chunk-sized arrays (the kernels take whole arrays), each chunk's loss summed, then added.
+     */
     @Override
-    public void ropeForward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int B, int T, int NH, int HS, int pos0) {
-        Rope.forward(of(out), of(inp), of(cos), of(sin), B, T, NH, HS, pos0);
-    }
-
-    @Override
-    public void ropeBackward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int B, int T, int NH, int HS, int pos0) {
-        Rope.backward(of(dinp), of(dout), of(cos), of(sin), B, T, NH, HS, pos0);
-    }
-
-    @Override
-    public void attentionForward(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v, Tensor dropMask,
-                                 int B, int T, int NH, int NKV, int HS) {
-        Attention.forward(of(out), of(probs), of(q), of(k), of(v), of(dropMask), B, T, NH, NKV, HS);
-    }
-
-    @Override
-    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor scratch, Tensor dout, Tensor q, Tensor k,
-                                  Tensor v, Tensor probs, Tensor dropMask, int B, int T, int NH, int NKV, int HS) {
-        Attention.backward(of(dq), of(dk), of(dv), of(scratch), of(dout), of(q), of(k), of(v), of(probs),
-                of(dropMask), B, T, NH, NKV, HS);
-    }
-
-    @Override
-    public void routerForward(Tensor p, Tensor ln, Tensor lnMean, Tensor lnRstd, Tensor hidden, Tensor h,
-                              Tensor lnWeight, Tensor lnBias, Tensor w1, Tensor b1, Tensor w2, Tensor b2,
-                              int N, int C, int H, float eps) {
-        Router.forward(of(p), of(ln), of(lnMean), of(lnRstd), of(hidden), of(h), of(lnWeight), of(lnBias),
-                of(w1), of(b1), of(w2), of(b2), N, C, H, eps);
-    }
-
-    @Override
-    public void routerBackward(Tensor dh, Tensor dlnWeight, Tensor dlnBias, Tensor dw1, Tensor db1, Tensor dw2,
-                               Tensor db2, Tensor dlogit, Tensor dhidden, Tensor dpre, Tensor dln, Tensor dp,
-                               Tensor p, Tensor ln, Tensor lnMean, Tensor lnRstd, Tensor hidden, Tensor h,
-                               Tensor lnWeight, Tensor w1, Tensor w2, int N, int C, int H) {
-        Router.backward(of(dh), of(dlnWeight), of(dlnBias), of(dw1), of(db1), of(dw2), of(db2), of(dlogit),
-                of(dhidden), of(dpre), of(dln), of(dp), of(p), of(ln), of(lnMean), of(lnRstd), of(hidden), of(h),
-                of(lnWeight), of(w1), of(w2), N, C, H);
-    }
-
-    @Override
-    public double routingLossForward(Tensor lbar, Tensor pExit, int L, int N, float target, boolean batchMean) {
-        return RoutingLoss.forward(of(lbar), of(pExit), L, N, target, batchMean);
-    }
-
-    @Override
-    public void routingLossBackward(Tensor dpExit, Tensor pExit, Tensor lbar, int L, int N, float target,
-                                    boolean batchMean, float gradScale) {
-        RoutingLoss.backward(of(dpExit), of(pExit), of(lbar), L, N, target, batchMean, gradScale);
-    }
-
-    @Override
-    public double headLoss(Tensor x, Tensor head, int[] targets, int N, int C, int V, float gradScale, Tensor dx,
-                           Tensor dhead, Tensor logits, Tensor dlogits, int chunkRows) {
-        float[] xs = of(x), w = of(head), lg = of(logits), dlg = of(dlogits);
-        float[] dxs = of(dx), dw = of(dhead);
+    public double headLoss(LmHead head, Tensor x, int[] targets, int N, float gradScale, Tensor dx) {
+        if (!kernelComposites) {
+            return Backend.super.headLoss(head, x, targets, N, gradScale, dx);
+        }
+        int C = head.C(), V = head.V(), chunkRows = head.chunkRows();
+        float[] xs = of(x), w = of(head.weight()), lg = of(head.logits());
+        float[] dxs = of(dx), dw = dxs == null ? null : of(head.grad());
         Check.len(targets, "targets", N, "N");
-        Check.arg(chunkRows > 0, "chunkRows", chunkRows, "must be positive");
-        Check.len(lg, logits.name(), (long) Math.min(chunkRows, N) * V, "min(chunkRows, N)*V");
+        Check.len(lg, head.logits().name(), (long) Math.min(chunkRows, N) * V, "min(chunkRows, N)*V");
         double loss = 0.0;
-        // Row chunks are views: the kernels take whole arrays, so each chunk is copied in and out of
-        // chunk-sized scratch. The reference favours plain code over speed.
         float[] xChunk = new float[Math.min(chunkRows, N) * C];
         float[] dxChunk = dxs == null ? null : new float[xChunk.length];
         int[] tChunk = new int[Math.min(chunkRows, N)];
@@ -303,26 +335,16 @@ public class JavaBackend implements Backend {
             System.arraycopy(xs, r0 * C, xChunk, 0, R * C);
             System.arraycopy(targets, r0, tChunk, 0, R);
             Matmul.forward(lg, xChunk, w, null, R, C, V);
-            loss += CrossEntropy.forwardBackward(lg, dxs == null ? null : dlg, tChunk, R, V, gradScale);
+            // with a gradient, the logits are replaced by it in place (CrossEntropy reads each before writing)
+            loss += CrossEntropy.forwardBackward(lg, dxs == null ? null : lg, tChunk, R, V, gradScale);
             if (dxs != null) {
-                java.util.Arrays.fill(dxChunk, 0, R * C, 0.0f);
-                Matmul.backward(dxChunk, dw, null, dlg, xChunk, w, R, C, V);
+                Arrays.fill(dxChunk, 0, R * C, 0.0f);
+                Matmul.backward(dxChunk, dw, null, lg, xChunk, w, R, C, V);
                 for (int i = 0; i < R * C; i++) {
                     dxs[r0 * C + i] += dxChunk[i];
                 }
             }
         }
         return loss;
-    }
-
-    @Override
-    public double sumSquares(Tensor g, int n) {
-        return GradClip.sumSquares(of(g), n);
-    }
-
-    @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, float lr, float beta1, float beta2,
-                      float eps, float weightDecay, int step) {
-        AdamW.update(of(param), of(grad), of(m), of(v), n, lr, beta1, beta2, eps, weightDecay, step);
     }
 }

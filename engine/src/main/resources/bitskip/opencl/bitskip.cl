@@ -46,19 +46,12 @@ inline float sigmoid_ref(float x) { return 1.0f / (1.0f + exp(-x)); }
 #endif
 
 // ---- reductions: partial sums over a fixed grid, then one work-group in a fixed order --------------
-// mode 0 |a|   1 a^2   2 (a-b)^2 (float difference first)   3 a   4 (a - t)^2   5 pairs (a[2i], a[2i+1])
-inline acc_t reduce_term(int mode, __global const float* a, __global const float* b, int i, float t) {
+// mode 0 |a|   1 a^2   2 (a-b)^2 (float difference first): the Reduction enum's order
+inline acc_t reduce_term(int mode, __global const float* a, __global const float* b, int i) {
     switch (mode) {
         case 0: return acc_addf(acc_zero(), fabs(a[i]));
         case 1: return acc_sqf(a[i]);
-        case 2: return acc_sqf(a[i] - b[i]);
-#ifdef USE_FP64
-        case 4: { double d = (double) a[i] - (double) t; return d * d; }
-#else
-        case 4: return acc_sqf(a[i] - t);
-#endif
-        case 5: return acc_from_pair((float2)(a[2 * i], a[2 * i + 1]));
-        default: return acc_addf(acc_zero(), a[i]);
+        default: return acc_sqf(a[i] - b[i]);
     }
 }
 
@@ -75,12 +68,12 @@ inline acc_t local_tree(__local acc_t* sh, acc_t s) {
     return sh[0];
 }
 
-__kernel void reduce_partial(int mode, __global const float* a, __global const float* b, int n, float t,
+__kernel void reduce_partial(int mode, __global const float* a, __global const float* b, int n,
                              __global float2* partials) {
     __local acc_t sh[RWG];
     acc_t s = acc_zero();
     for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
-        s = acc_add(s, reduce_term(mode, a, b, i, t));
+        s = acc_add(s, reduce_term(mode, a, b, i));
     }
     s = local_tree(sh, s);
     if (get_local_id(0) == 0) {
@@ -88,10 +81,8 @@ __kernel void reduce_partial(int mode, __global const float* a, __global const f
     }
 }
 
-// post 0: out[slot] = (hi, lo) of the sum   1: out[slot].x = max((float)(sum/n), 1e-6f) (ternary alpha)
-//      2: out[slot].x = (float)(sum/n)
-__kernel void reduce_final(__global const float2* partials, int nparts, int post, int n,
-                           __global float2* out, int slot) {
+// out[0] = (hi, lo) of the sum of the partials
+__kernel void reduce_final(__global const float2* partials, int nparts, __global float2* out) {
     __local acc_t sh[RWG];
     acc_t s = acc_zero();
     for (int i = get_local_id(0); i < nparts; i += RWG) {
@@ -99,25 +90,17 @@ __kernel void reduce_final(__global const float2* partials, int nparts, int post
     }
     s = local_tree(sh, s);
     if (get_local_id(0) == 0) {
-        if (post == 0) {
-            out[slot] = acc_pair(s);
-        } else {
-            float m = acc_div_to_float(s, n);
-            if (post == 1 && m < 1e-6f) {
-                m = 1e-6f;
-            }
-            out[slot] = (float2)(m, 0.0f);
-        }
+        out[0] = acc_pair(s);
     }
 }
 
-// ---- GEMM: C(m, n) = [C +] bias(n) + sum_k A(m, k) * B(k, n), strided, in the reference's order -----
+// ---- GEMM: acc = bias(n) + sum_k A(m, k) * B(k, n) in k order; C = beta == 0 ? alpha*acc : beta*C + alpha*acc --
 #define TS 16
 __kernel void gemm(int M, int N, int K,
                    __global const float* A, int offA, int sam, int sak,
                    __global const float* B, int offB, int sbk, int sbn,
                    __global float* Cm, int offC, int ldc,
-                   __global const float* bias, int hasBias, int accumulate) {
+                   __global const float* bias, int hasBias, float alpha, float beta) {
     __local float As[TS][TS + 1];
     __local float Bs[TS][TS + 1];
     int lm = get_local_id(0), ln = get_local_id(1);
@@ -139,56 +122,54 @@ __kernel void gemm(int M, int N, int K,
     }
     if (m < M && n < N) {
         int o = offC + m * ldc + n;
-        Cm[o] = accumulate ? Cm[o] + acc : acc;
+        Cm[o] = beta == 0.0f ? alpha * acc : beta * Cm[o] + alpha * acc;
     }
 }
 
-// dbias[o] += sum_n dout[n*OC + o]
-__kernel void colsum_acc(__global float* dbias, __global const float* dout, int N, int OC) {
-    int o = get_global_id(0);
-    if (o >= OC) return;
+// dst[dOff + j] += sum_i src[i*cols + j]: each column summed from 0 in row order, then added
+__kernel void sum_rows(__global float* dst, int dOff, __global const float* src, int rows, int cols) {
+    int j = get_global_id(0);
+    if (j >= cols) return;
     float acc = 0.0f;
-    for (int n = 0; n < N; n++) acc += dout[n * OC + o];
-    dbias[o] += acc;
+    for (int i = 0; i < rows; i++) acc += src[i * cols + j];
+    dst[dOff + j] += acc;
 }
 
-// ---- pointwise ------------------------------------------------------------------------------------
-__kernel void relu2_forward(__global float* out, __global const float* inp, int n) {
+// ---- pointwise: the Pointwise enum, by ordinal; each case the reference's expression in its order ---
+__kernel void pointwise(int op, __global float* out, int oo, __global const float* a, int ao,
+                        __global const float* b, int bo, int n, float s) {
     int i = get_global_id(0);
-    if (i < n) { float r = inp[i] > 0.0f ? inp[i] : 0.0f; out[i] = r * r; }
+    if (i >= n) return;
+    __global float* o = out + oo + i;
+    float x = op == 0 ? 0.0f : a[ao + i];
+    switch (op) {
+        case 0: *o = s; break;                                                   // FILL
+        case 1: *o = x + b[bo + i]; break;                                       // ADD
+        case 2: *o = x * s; break;                                               // SCALE
+        case 3: *o = x * b[bo + i]; break;                                       // MUL
+        case 4: *o = *o + x * b[bo + i]; break;                                  // MUL_ADD
+        case 5: *o = x > 0.0f ? x : 0.0f; break;                                 // RELU
+        case 6: if (b[bo + i] > 0.0f) *o = *o + x; break;                        // RELU_BACKWARD
+        case 7: { float r = x > 0.0f ? x : 0.0f; *o = r * r; } break;           // RELU2
+        case 8: { float v = b[bo + i]; if (v > 0.0f) *o = *o + x * 2.0f * v; } break; // RELU2_BACKWARD
+        case 9: *o = sigmoid_ref(x); break;                                      // SIGMOID
+        case 10: { float p = b[bo + i]; *o = *o + x * p * (1.0f - p); } break;   // SIGMOID_BACKWARD
+        case 11: *o = *o + s * 2.0f * (x - b[bo + i]); break;                    // SQUARED_ERROR_BACKWARD
+        default: {                                                               // TERNARY (s = alpha)
+            float thr = 0.5f * s;
+            float q = x > thr ? 1.0f : (x < -thr ? -1.0f : 0.0f);
+            *o = s * q;
+        }
+    }
 }
-__kernel void relu2_backward(__global float* dinp, __global const float* dout, __global const float* inp, int n) {
+
+// dst row r (dStride apart) = src row r (sStride apart), cols floats each
+__kernel void copy2d(__global float* dst, int dOff, int dStride, __global const float* src, int sOff, int sStride,
+                     int rows, int cols) {
     int i = get_global_id(0);
-    if (i < n && inp[i] > 0.0f) dinp[i] += dout[i] * 2.0f * inp[i];
-}
-__kernel void relu_forward(__global float* out, __global const float* inp, int n) {
-    int i = get_global_id(0);
-    if (i < n) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
-}
-__kernel void relu_backward(__global float* dinp, __global const float* dout, __global const float* out, int n) {
-    int i = get_global_id(0);
-    if (i < n && out[i] > 0.0f) dinp[i] += dout[i];
-}
-__kernel void sigmoid_forward(__global float* out, __global const float* inp, int n) {
-    int i = get_global_id(0);
-    if (i < n) out[i] = sigmoid_ref(inp[i]);
-}
-__kernel void sigmoid_backward(__global float* dinp, __global const float* dout, __global const float* out, int n) {
-    int i = get_global_id(0);
-    if (i < n) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
-}
-__kernel void add(__global float* out, __global const float* a, __global const float* b, int n) {
-    int i = get_global_id(0);
-    if (i < n) out[i] = a[i] + b[i];
-}
-__kernel void scale(__global float* t, int n, float f) {
-    int i = get_global_id(0);
-    if (i < n) t[i] = t[i] * f;
-}
-__kernel void squared_error_backward(__global float* dw, __global const float* w, __global const float* wHat,
-                                     int n, float s) {
-    int i = get_global_id(0);
-    if (i < n) dw[i] += s * 2.0f * (w[i] - wHat[i]);
+    if (i >= rows * cols) return;
+    int r = i / cols, c = i - r * cols;
+    dst[dOff + r * dStride + c] = src[sOff + r * sStride + c];
 }
 
 // ---- dropout: Dropout.uniform (splitmix64 of seed + counter * golden gamma, top 24 bits) ---------------
@@ -203,56 +184,20 @@ __kernel void dropout_mask(__global float* mask, int n, float p, float keep, lon
     int i = get_global_id(0);
     if (i < n) mask[i] = dropout_uniform((ulong) seed, (ulong)(offset + i)) < p ? 0.0f : keep;
 }
-__kernel void dropout_forward(__global float* out, __global const float* inp, __global const float* mask, int n) {
-    int i = get_global_id(0);
-    if (i < n) out[i] = inp[i] * mask[i];
-}
-__kernel void dropout_backward(__global float* dinp, __global const float* dout, __global const float* mask, int n) {
-    int i = get_global_id(0);
-    if (i < n) dinp[i] += dout[i] * mask[i];
-}
-
-// ---- embedding (scatter-add sequential over rows per column: the reference's order, no races) ------
-__kernel void embedding_forward(__global float* out, __global const int* tokens, __global const float* wte,
-                                int N, int C) {
+// ---- indexed rows (the embedding; the scatter-add sequential over rows per column: the reference's order) --
+__kernel void rows_gather(__global float* dense, __global const float* table, __global const int* index, int N, int C,
+                          int add) {
     int i = get_global_id(0);
     if (i >= N * C) return;
     int n = i / C, c = i - n * C;
-    out[i] = wte[tokens[n] * C + c];
+    float v = table[index[n] * C + c];
+    dense[i] = add ? dense[i] + v : v;
 }
-__kernel void embedding_backward(__global float* dwte, __global const float* dout, __global const int* tokens,
-                                 int N, int C) {
+__kernel void rows_scatter_add(__global float* table, __global const float* dense, __global const int* index, int N,
+                               int C) {
     int c = get_global_id(0);
     if (c >= C) return;
-    for (int n = 0; n < N; n++) dwte[tokens[n] * C + c] += dout[n * C + c];
-}
-__kernel void positions_forward(__global float* out, __global const float* wpe, int B, int T, int C, int pos0) {
-    int i = get_global_id(0);
-    if (i >= B * T * C) return;
-    int c = i % C, t = (i / C) % T;
-    out[i] += wpe[(pos0 + t) * C + c];
-}
-__kernel void positions_backward(__global float* dwpe, __global const float* dout, int B, int T, int C, int pos0) {
-    int i = get_global_id(0);
-    if (i >= T * C) return;
-    int t = i / C, c = i - t * C;
-    float acc = 0.0f;
-    for (int b = 0; b < B; b++) acc += dout[(b * T + t) * C + c];
-    dwpe[(pos0 + t) * C + c] += acc;
-}
-
-// ---- layer skipping ----------------------------------------------------------------------------------
-__kernel void select_samples(__global float* out, __global const float* computed, __global const float* skipped,
-                             __global const int* skip, int B, int rows) {
-    int i = get_global_id(0);
-    if (i >= B * rows) return;
-    out[i] = skip[i / rows] != 0 ? skipped[i] : computed[i];
-}
-__kernel void select_samples_backward(__global float* dc, __global float* ds, __global const float* d,
-                                      __global const int* skip, int B, int rows) {
-    int i = get_global_id(0);
-    if (i >= B * rows) return;
-    if (skip[i / rows] != 0) { dc[i] = 0.0f; ds[i] += d[i]; } else { dc[i] = d[i]; }
+    for (int n = 0; n < N; n++) table[index[n] * C + c] += dense[n * C + c];
 }
 
 // ---- LayerNorm: one work-item per row, the reference's order ----------------------------------------
@@ -314,17 +259,6 @@ __kernel void layernorm_backward_params(__global float* dweight, __global float*
 }
 
 // ---- quantization ---------------------------------------------------------------------------------
-__kernel void ternary_quantize(__global float* wHat, int hasWHat, __global char* codes, int hasCodes,
-                               __global const float* w, int n, __global const float2* scalars, int slot) {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    float alpha = scalars[slot].x;
-    float thr = 0.5f * alpha;
-    float q = 0.0f;
-    if (w[i] > thr) q = 1.0f; else if (w[i] < -thr) q = -1.0f;
-    if (hasCodes) codes[i] = (char) q;
-    if (hasWHat) wHat[i] = alpha * q;
-}
 __kernel void activation_quantize(__global float* out, __global float* scale, __global const float* inp,
                                   int N, int C, float Q) {
     int n = get_global_id(0);
@@ -342,18 +276,6 @@ __kernel void activation_quantize(__global float* out, __global float* scale, __
 }
 
 // ---- Hadamard -------------------------------------------------------------------------------------
-__kernel void pad_forward(__global float* out, __global const float* inp, int N, int C, int P) {
-    int i = get_global_id(0);
-    if (i >= N * P) return;
-    int n = i / P, p = i - n * P;
-    out[i] = p < C ? inp[n * C + p] : 0.0f;
-}
-__kernel void pad_backward(__global float* dinp, __global const float* dout, int N, int C, int P) {
-    int i = get_global_id(0);
-    if (i >= N * C) return;
-    int n = i / C, c = i - n * C;
-    dinp[i] += dout[n * P + c];
-}
 // in place, one work-group per row, the row in local memory (P <= FWHT_LOCAL)
 __kernel void fwht_local(__global float* x, int P, float scale, __local float* sh) {
     int row = get_group_id(0) * P;
@@ -414,7 +336,38 @@ __kernel void rope_backward(__global float* dinp, __global const float* dout, __
     dinp[base + j + hs2] += -dy1 * s + dy2 * c;
 }
 
-// ---- attention: one work-item per (b, h, t) query row ----------------------------------------------
+// ---- the causal softmax rows of (T, T) blocks: row r keeps (r mod T) + 1 entries ---------------------
+// one row, query t: entries 0..t max-shifted, exp'd and normalized, the future ones 0
+inline void causal_softmax_row(__global float* x, int row, int t, int T) {
+    float mx = -INFINITY;
+    for (int s = 0; s <= t; s++) if (x[row + s] > mx) mx = x[row + s];
+    float sum = 0.0f;
+    for (int s = 0; s <= t; s++) { float e = exp_ref(x[row + s] - mx); x[row + s] = e; sum += e; }
+    float inv = 1.0f / sum;
+    for (int s = 0; s <= t; s++) x[row + s] = x[row + s] * inv;
+    for (int s = t + 1; s < T; s++) x[row + s] = 0.0f;
+}
+// one row's backward on entries 0..t: d = p * (d - sum(p * d)) * scale
+inline void causal_softmax_backward_row(__global float* d, int drow, __global const float* p, int prow, int t,
+                                        float scale) {
+    float pdp = 0.0f;
+    for (int s = 0; s <= t; s++) pdp += p[prow + s] * d[drow + s];
+    for (int s = 0; s <= t; s++) d[drow + s] = p[prow + s] * (d[drow + s] - pdp) * scale;
+}
+__kernel void softmax_rows(__global float* x, int off, int rows, int T) {
+    int r = get_global_id(0);
+    if (r < rows) causal_softmax_row(x, off + r * T, r % T, T);
+}
+__kernel void softmax_backward_rows(__global float* d, int dOff, __global const float* p, int pOff, int rows, int T,
+                                    float scale) {
+    int r = get_global_id(0);
+    if (r >= rows) return;
+    int t = r % T;
+    causal_softmax_backward_row(d, dOff + r * T, p, pOff + r * T, t, scale);
+    for (int s = t + 1; s < T; s++) d[dOff + r * T + s] = 0.0f;
+}
+
+// ---- attention, fused: one work-item per (b, h, t) query row, in the reference's accumulation order ---
 __kernel void attention_forward(__global float* out, __global float* probs, __global const float* q,
                                 __global const float* k, __global const float* v, __global const float* dropMask,
                                 int hasMask, int B, int T, int NH, int NKV, int HS, float scale) {
@@ -424,20 +377,13 @@ __kernel void attention_forward(__global float* out, __global float* probs, __gl
     int kvh = h / (NH / NKV);
     int qo = ((b * T + t) * NH + h) * HS;
     int prow = ((b * NH + h) * T + t) * T;
-    float mx = -INFINITY;
     for (int s = 0; s <= t; s++) {
         int ko = ((b * T + s) * NKV + kvh) * HS;
         float dot = 0.0f;
         for (int i = 0; i < HS; i++) dot += q[qo + i] * k[ko + i];
-        float score = dot * scale;
-        probs[prow + s] = score;
-        if (score > mx) mx = score;
+        probs[prow + s] = dot * scale;
     }
-    float sum = 0.0f;
-    for (int s = 0; s <= t; s++) { float e = exp_ref(probs[prow + s] - mx); probs[prow + s] = e; sum += e; }
-    float inv = 1.0f / sum;
-    for (int s = 0; s <= t; s++) probs[prow + s] = probs[prow + s] * inv;
-    for (int s = t + 1; s < T; s++) probs[prow + s] = 0.0f;
+    causal_softmax_row(probs, prow, t, T);
     for (int i = 0; i < HS; i++) out[qo + i] = 0.0f;
     for (int s = 0; s <= t; s++) {
         float w = hasMask ? probs[prow + s] * dropMask[prow + s] : probs[prow + s];
@@ -463,9 +409,7 @@ __kernel void attention_backward_q(__global float* dq, __global float* dscore, _
         for (int i = 0; i < HS; i++) dot += dout[qo + i] * v[vo + i];
         dscore[prow + s] = dot * m;
     }
-    float pdp = 0.0f;
-    for (int s = 0; s <= t; s++) pdp += probs[prow + s] * dscore[prow + s];
-    for (int s = 0; s <= t; s++) dscore[prow + s] = probs[prow + s] * (dscore[prow + s] - pdp) * scale;
+    causal_softmax_backward_row(dscore, prow, probs, prow, t, scale);
     for (int i = 0; i < HS; i++) {
         float acc = dq[qo + i];
         for (int s = 0; s <= t; s++) {
@@ -499,46 +443,17 @@ __kernel void attention_backward_kv(__global float* dk, __global float* dv, __gl
     dk[r] = acck;
 }
 
-// ---- routing loss -----------------------------------------------------------------------------------
-__kernel void routing_lbar(__global float* lbar, __global const float* pExit, int L, int N) {
-    int n = get_global_id(0);
-    if (n >= N) return;
-    float survive = 1.0f, e = 0.0f;
-    for (int l = 0; l < L; l++) {
-        float p = pExit[l * N + n];
-        e += (float) l * (p * survive);
-        survive = survive * (1.0f - p);
-    }
-    lbar[n] = e;
-}
-__kernel void routing_backward(__global float* dpExit, __global const float* pExit, __global const float* lbar,
-                               int L, int N, float target, int batchMean, float gradScale,
-                               __global const float2* scalars, int slot) {
-    int n = get_global_id(0);
-    if (n >= N) return;
-    float residual = batchMean ? scalars[slot].x - target : lbar[n] - target;
-    float dlbar = gradScale * 2.0f * residual / (float) N;
-    float rest = 0.0f;
-    for (int l = L - 1; l >= 0; l--) {
-        float survive = 1.0f;
-        for (int i = 0; i < l; i++) survive = survive * (1.0f - pExit[i * N + n]);
-        dpExit[l * N + n] += dlbar * survive * ((float) l - rest);
-        float p = pExit[l * N + n];
-        rest = (float) l * p + (1.0f - p) * rest;
-    }
-}
-
 // ---- fused softmax + cross-entropy over a chunk of R rows: one work-group (RWG items) per row ----------
-// rowLoss[2*(row0 + r)] = (hi, lo) of the row's loss (0 for ignored rows); dlogits written when hasD.
+// rowLoss[r] = (hi, lo) of the row's loss (0 for ignored rows); dlogits written when hasD (may be logits).
 __kernel void cross_entropy(__global const float* logits, __global float* dlogits, int hasD,
-                            __global const int* targets, int row0, int V, float gradScale,
+                            __global const int* targets, int V, float gradScale,
                             __global float2* rowLoss) {
     // no early exit: every work-item reaches every barrier (an ignored row computes and discards)
     __local acc_t sh[RWG];
     __local float shm[RWG];
     int r = get_group_id(0), l = get_local_id(0);
     int row = r * V;
-    int target = targets[row0 + r];
+    int target = targets[r];
     int valid = target >= 0;
     float mx = -INFINITY;
     for (int i = l; i < V; i += RWG) mx = fmax(mx, logits[row + i]);
@@ -556,7 +471,7 @@ __kernel void cross_entropy(__global const float* logits, __global float* dlogit
     double sum = s;
     if (l == 0) {
         double loss = valid ? ((double) mx - (double) logits[row + (valid ? target : 0)]) + log(sum) : 0.0;
-        rowLoss[row0 + r] = acc_pair(loss);
+        rowLoss[r] = acc_pair(loss);
     }
     if (hasD) {
         for (int i = l; i < V; i += RWG) {
@@ -572,7 +487,7 @@ __kernel void cross_entropy(__global const float* logits, __global float* dlogit
     if (l == 0) {
         float logSum = log(s.x) + log1p(s.y / s.x);
         acc_t loss = acc_addf(acc_addf(acc_zero(), mx - logits[row + (valid ? target : 0)]), logSum);
-        rowLoss[row0 + r] = valid ? loss : (float2)(0.0f, 0.0f);
+        rowLoss[r] = valid ? loss : (float2)(0.0f, 0.0f);
     }
     if (hasD) {
         for (int i = l; i < V; i += RWG) {

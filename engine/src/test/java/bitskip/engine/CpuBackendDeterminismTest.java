@@ -48,53 +48,64 @@ class CpuBackendDeterminismTest {
             int B = 2, T = 16, N = B * T, C = 128, P = 128, OC = 96, NH = 4, NKV = 2, HS = 32, V = 1000, H = 32;
             Tensor x = rand(be, rnd, N * C), lw = rand(be, rnd, C), lb = rand(be, rnd, C);
             Tensor ln = be.alloc("ln", N * C), mean = be.alloc("mean", N), rstd = be.alloc("rstd", N);
-            be.layerNormForward(ln, mean, rstd, x, lw, lb, N, C, 1e-5f);
+            Norm norm = new Norm(lw, lb);
+            NormStats stats = new NormStats(mean, rstd);
+            be.layerNormForward(ln, stats, x, norm, N, C, 1e-5f);
             Tensor dx = rand(be, rnd, N * C), dlw = rand(be, rnd, C), dlb = rand(be, rnd, C);
             Tensor g = rand(be, rnd, N * C);
-            be.layerNormBackward(dx, dlw, dlb, g, x, lw, mean, rstd, N, C);
+            be.layerNormBackward(dx, new Norm(dlw, dlb), g, x, norm, stats, N, C);
             add(out, be, ln, mean, rstd, dx, dlw, dlb);
 
             Tensor w = rand(be, rnd, OC * C), o = be.alloc("o", N * OC), pre = be.alloc("pre", N * OC);
             Tensor xh = be.alloc("xh", N * C), sc = be.alloc("sc", N), wh = be.alloc("wh", OC * C);
-            float alpha = be.bitLinearForward(o, pre, xh, sc, wh, x, w, N, C, OC, 8, true, true);
+            QuantLinear bl = QuantLinear.bitLinear(C, OC, 8, true, true);
+            LinearActs acts = new LinearActs(x, o, pre, xh, sc, wh, null, null, null);
+            float alpha = be.bitLinearForward(bl, N, LinearParams.bitLinear(w), acts);
             Tensor dw = rand(be, rnd, OC * C), dpre = be.alloc("dpre", N * OC), go = rand(be, rnd, N * OC);
-            be.bitLinearBackward(dx, dw, dpre, go, pre, xh, wh, x, w, N, C, OC, 8, true, true);
+            Tensor dz = be.alloc("dz", N * P), dln = be.alloc("dln", N * C);
+            LinearScratch scratch = new LinearScratch(dpre, dz, dln);
+            be.bitLinearBackward(bl, N, LinearParams.bitLinear(w), acts, go, dx, LinearParams.bitLinear(dw), scratch);
             add(out, be, o, pre, xh, sc, wh, dx, dw);
             out.add(new float[] {alpha});
 
             Tensor z = be.alloc("z", N * P), zh = be.alloc("zh", N * P), lnOut = be.alloc("lnOut", N * C);
             Tensor hw = rand(be, rnd, OC * P);
-            be.hBitLinearForward(o, pre, zh, sc, wh, z, lnOut, mean, rstd, x, lw, lb, hw, N, C, P, OC, 1e-5f, 8, true,
-                    true);
-            Tensor dz = be.alloc("dz", N * P), dln = be.alloc("dln", N * C), dhw = rand(be, rnd, OC * P);
-            be.hBitLinearBackward(dx, dlw, dlb, dhw, dpre, dz, dln, go, pre, zh, wh, z, mean, rstd, x, lw, hw, N, C, P,
-                    OC, 8, true, true);
+            QuantLinear hl = QuantLinear.hadamard(C, OC, 1e-5f, 8, true, true);
+            LinearActs hacts = new LinearActs(x, o, pre, zh, sc, wh, z, lnOut, stats);
+            be.hBitLinearForward(hl, N, new LinearParams(hw, norm), hacts);
+            Tensor dhw = rand(be, rnd, OC * P);
+            be.hBitLinearBackward(hl, N, new LinearParams(hw, norm), hacts, go, dx, new LinearParams(dhw, new Norm(dlw, dlb)),
+                    scratch);
             add(out, be, o, z, zh, dx, dlw, dlb, dhw);
 
             Tensor q = rand(be, rnd, N * NH * HS), k = rand(be, rnd, N * NKV * HS), v = rand(be, rnd, N * NKV * HS);
             Tensor att = be.alloc("att", N * NH * HS), probs = be.alloc("probs", B * NH * T * T);
-            be.attentionForward(att, probs, q, k, v, null, B, T, NH, NKV, HS);
+            AttentionShape shape = new AttentionShape(B, T, NH, NKV, HS);
+            AttentionActs aa = new AttentionActs(q, k, v, probs, null, att);
+            Tensor work = be.alloc("work", shape.workSize());
+            be.attentionForward(shape, aa, work);
             Tensor dq = rand(be, rnd, N * NH * HS), dk = rand(be, rnd, N * NKV * HS), dv = rand(be, rnd, N * NKV * HS);
-            be.attentionBackward(dq, dk, dv, be.alloc("s", T), rand(be, rnd, N * NH * HS), q, k, v, probs, null, B, T,
-                    NH, NKV, HS);
+            be.attentionBackward(shape, aa, rand(be, rnd, N * NH * HS), dq, dk, dv, work);
             add(out, be, att, probs, dq, dk, dv);
 
             Tensor p = be.alloc("p", N), hid = be.alloc("hid", N * H), w1 = rand(be, rnd, H * C), b1 = rand(be, rnd, H);
             Tensor w2 = rand(be, rnd, H), b2 = rand(be, rnd, 1);
-            be.routerForward(p, ln, mean, rstd, hid, x, lw, lb, w1, b1, w2, b2, N, C, H, 1e-5f);
+            RouterShape rs = new RouterShape(C, H, 1e-5f);
+            RouterParams rp = new RouterParams(norm, w1, b1, w2, b2);
+            RouterActs ra = new RouterActs(x, ln, stats, hid, p);
+            be.routerForward(rs, N, rp, ra);
             Tensor dw1 = rand(be, rnd, H * C), db1 = rand(be, rnd, H), dw2 = rand(be, rnd, H), db2 = rand(be, rnd, 1);
-            be.routerBackward(dx, dlw, dlb, dw1, db1, dw2, db2, be.alloc("a", N), be.alloc("b", N * H),
-                    be.alloc("c", N * H), be.alloc("d", N * C), rand(be, rnd, N), p, ln, mean, rstd, hid, x, lw, w1, w2,
-                    N, C, H);
+            be.routerBackward(rs, N, rp, ra, rand(be, rnd, N), dx, new RouterParams(new Norm(dlw, dlb), dw1, db1, dw2, db2),
+                    new RouterScratch(be.alloc("a", N), be.alloc("b", N * H), be.alloc("c", N * H), be.alloc("d", N * C)));
             add(out, be, p, hid, dx, dlw, dlb, dw1, db1, dw2, db2);
 
             Tensor head = rand(be, rnd, V * C), dhead = rand(be, rnd, V * C);
-            Tensor logits = be.alloc("logits", 8 * V), dlogits = be.alloc("dlogits", 8 * V);
+            Tensor logits = be.alloc("logits", 8 * V);
             int[] targets = new int[N];
             for (int i = 0; i < N; i++) {
                 targets[i] = i == 5 ? -1 : rnd.nextInt(V);
             }
-            double loss = be.headLoss(x, head, targets, N, C, V, 1.0f / N, dx, dhead, logits, dlogits, 8);
+            double loss = be.headLoss(new LmHead(head, dhead, C, V, logits, 8), x, targets, N, 1.0f / N, dx);
             add(out, be, dx, dhead);
             out.add(new float[] {(float) loss, (float) (loss - (float) loss)});
             double ss = be.sumSquares(dhead, V * C);

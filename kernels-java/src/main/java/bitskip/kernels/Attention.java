@@ -26,39 +26,24 @@ public final class Attention {
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
                 int kvh = h / group;
+                int block = (b * NH + h) * T * T; // this head's (T, T) probabilities
+                // the scores of the visible keys 0..t of every query t
                 for (int t = 0; t < T; t++) {
                     int qo = ((b * T + t) * NH + h) * HS;
-                    int prow = ((b * NH + h) * T + t) * T;
-                    // scores of the visible keys 0..t, and their maximum (subtracted before exp so that
-                    // exp never overflows; the softmax is unchanged by the shift)
-                    float max = Float.NEGATIVE_INFINITY;
+                    int prow = block + t * T;
                     for (int s = 0; s <= t; s++) {
                         int ko = ((b * T + s) * NKV + kvh) * HS;
                         float dot = 0.0f;
                         for (int i = 0; i < HS; i++) {
                             dot += q[qo + i] * k[ko + i];
                         }
-                        float score = dot * scale;
-                        probs[prow + s] = score;
-                        if (score > max) {
-                            max = score;
-                        }
+                        probs[prow + s] = dot * scale;
                     }
-                    float sum = 0.0f;
-                    for (int s = 0; s <= t; s++) {
-                        float e = (float) Math.exp(probs[prow + s] - max);
-                        probs[prow + s] = e;
-                        sum += e;
-                    }
-                    float inv = 1.0f / sum;
-                    for (int s = 0; s <= t; s++) {
-                        probs[prow + s] = probs[prow + s] * inv;
-                    }
-                    // the causal mask: future keys get probability exactly 0
-                    for (int s = t + 1; s < T; s++) {
-                        probs[prow + s] = 0.0f;
-                    }
-                    // out_t = Σ_s probs·mask·v_s
+                }
+                softmaxRows(probs, block, T, T);
+                // out_t = Σ_s probs·mask·v_s
+                for (int t = 0; t < T; t++) {
+                    int prow = block + t * T;
                     int oo = ((b * T + t) * NH + h) * HS;
                     for (int i = 0; i < HS; i++) {
                         out[oo + i] = 0.0f;
@@ -72,6 +57,69 @@ public final class Attention {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The causal softmax, in place on {@code rows} rows of T scores from x[off] on, the rows of (T, T) blocks:
+     * row r keeps its first (r mod T) + 1 entries (query t = r mod T sees keys 0..t), shifted by their
+     * maximum (so that exp never overflows; the softmax is unchanged by the shift), exponentiated, summed and
+     * normalized by one multiplication; the entries after them (future keys) become exactly 0.
+     */
+    public static void softmaxRows(float[] x, int off, int rows, int T) {
+        Check.positive("rows", rows, "T", T);
+        Check.len(x, "x", (long) off + (long) rows * T, "off + rows*T");
+        for (int r = 0; r < rows; r++) {
+            int row = off + r * T;
+            int t = r % T;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int s = 0; s <= t; s++) {
+                if (x[row + s] > max) {
+                    max = x[row + s];
+                }
+            }
+            float sum = 0.0f;
+            for (int s = 0; s <= t; s++) {
+                float e = (float) Math.exp(x[row + s] - max);
+                x[row + s] = e;
+                sum += e;
+            }
+            float inv = 1.0f / sum;
+            for (int s = 0; s <= t; s++) {
+                x[row + s] = x[row + s] * inv;
+            }
+            for (int s = t + 1; s < T; s++) {
+                x[row + s] = 0.0f;
+            }
+        }
+    }
+
+    /**
+     * The backward of {@link #softmaxRows}, in place on d (the gradient of the probabilities p, rows laid out
+     * as there): the first (r mod T) + 1 entries become p_s·(d_s − Σ_u p_u·d_u)·scale (the softmax's Jacobian
+     * times d, and the scores' scale), the others 0.
+     */
+    public static void softmaxBackwardRows(float[] d, int dOff, float[] p, int pOff, int rows, int T, float scale) {
+        Check.positive("rows", rows, "T", T);
+        Check.len(d, "d", (long) dOff + (long) rows * T, "dOff + rows*T");
+        Check.len(p, "p", (long) pOff + (long) rows * T, "pOff + rows*T");
+        for (int r = 0; r < rows; r++) {
+            int t = r % T;
+            softmaxBackwardRow(d, dOff + r * T, p, pOff + r * T, t + 1, scale);
+            for (int s = t + 1; s < T; s++) {
+                d[dOff + r * T + s] = 0.0f;
+            }
+        }
+    }
+
+    /** One row of {@link #softmaxBackwardRows}: its first len entries. */
+    private static void softmaxBackwardRow(float[] d, int dOff, float[] p, int pOff, int len, float scale) {
+        float pdp = 0.0f;
+        for (int s = 0; s < len; s++) {
+            pdp += p[pOff + s] * d[dOff + s];
+        }
+        for (int s = 0; s < len; s++) {
+            d[dOff + s] = p[pOff + s] * (d[dOff + s] - pdp) * scale;
         }
     }
 
@@ -108,14 +156,11 @@ public final class Attention {
                         }
                         scratch[s] = dot * m;
                     }
-                    // softmax backward: dscore_s = P_s·(dP_s − Σ_u P_u·dP_u)
-                    float pdp = 0.0f;
+                    // softmax backward: scratch_s becomes dscore_s = P_s·(dP_s − Σ_u P_u·dP_u)·scale
+                    softmaxBackwardRow(scratch, 0, probs, prow, t + 1, scale);
+                    // score_s = scale·(q_t · k_s)  gives  dq_t += dscore_s·k_s,  dk_s += dscore_s·q_t
                     for (int s = 0; s <= t; s++) {
-                        pdp += probs[prow + s] * scratch[s];
-                    }
-                    // score_s = scale·(q_t · k_s)  gives  dq_t += scale·dscore_s·k_s,  dk_s += scale·dscore_s·q_t
-                    for (int s = 0; s <= t; s++) {
-                        float dscore = probs[prow + s] * (scratch[s] - pdp) * scale;
+                        float dscore = scratch[s];
                         int ko = ((b * T + s) * NKV + kvh) * HS;
                         for (int i = 0; i < HS; i++) {
                             dq[qo + i] += dscore * k[ko + i];

@@ -19,6 +19,65 @@ public final class CrossEntropy {
      */
     public static double forwardBackward(float[] logits, float[] dlogits, int[] targets, int R, int V,
                                          float gradScale) {
+        check(logits, dlogits, targets, R, V);
+        // The loss is a sum over up to thousands of rows: accumulated in double.
+        double loss = 0.0;
+        for (int r = 0; r < R; r++) {
+            loss += row(logits, dlogits, targets[r], r * V, V, gradScale);
+        }
+        return loss;
+    }
+
+    /**
+     * {@link #forwardBackward} with each row's loss written to rowLoss[r] (0 for an ignored row) instead of
+     * summed, so that a caller can sum rows across chunks in one order.
+     */
+    public static void rowLosses(float[] logits, float[] dlogits, int[] targets, int R, int V, float gradScale,
+                                 double[] rowLoss) {
+        check(logits, dlogits, targets, R, V);
+        if (rowLoss == null || rowLoss.length < R) {
+            Check.arg(false, "rowLoss", rowLoss == null ? "null" : "length " + rowLoss.length, "needs R = " + R + " entries");
+        }
+        for (int r = 0; r < R; r++) {
+            rowLoss[r] = row(logits, dlogits, targets[r], r * V, V, gradScale);
+        }
+    }
+
+    private static double row(float[] logits, float[] dlogits, int target, int row, int V, float gradScale) {
+        if (target < 0) {
+            if (dlogits != null) {
+                for (int i = 0; i < V; i++) {
+                    dlogits[row + i] = 0.0f;
+                }
+            }
+            return 0.0;
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < V; i++) {
+            if (logits[row + i] > max) {
+                max = logits[row + i];
+            }
+        }
+        // Σ exp over V = 50257 terms: in float the running sum loses the small terms once it is large
+        // (a relative error growing with V), so it is accumulated in double.
+        double sum = 0.0;
+        for (int i = 0; i < V; i++) {
+            sum += Math.exp(logits[row + i] - max);
+        }
+        double logSum = Math.log(sum);
+        // logsumexp − x[target] = (max + log Σ exp(x − max)) − x[target]
+        double loss = (max - (double) logits[row + target]) + logSum;
+        if (dlogits != null) {
+            for (int i = 0; i < V; i++) {
+                float p = (float) (Math.exp(logits[row + i] - max) / sum);
+                float onehot = i == target ? 1.0f : 0.0f;
+                dlogits[row + i] = (p - onehot) * gradScale;
+            }
+        }
+        return loss;
+    }
+
+    private static void check(float[] logits, float[] dlogits, int[] targets, int R, int V) {
         Check.positive("R", R, "V", V);
         Check.len(logits, "logits", (long) R * V, "R*V");
         Check.len(targets, "targets", R, "R");
@@ -30,42 +89,5 @@ public final class CrossEntropy {
                 Check.arg(false, "targets[" + r + "]", targets[r], "must be -1 (ignored) or in [0, V) with V = " + V);
             }
         }
-        // The loss is a sum over up to thousands of rows: accumulated in double.
-        double loss = 0.0;
-        for (int r = 0; r < R; r++) {
-            int row = r * V;
-            int target = targets[r];
-            if (target < 0) {
-                if (dlogits != null) {
-                    for (int i = 0; i < V; i++) {
-                        dlogits[row + i] = 0.0f;
-                    }
-                }
-                continue;
-            }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int i = 0; i < V; i++) {
-                if (logits[row + i] > max) {
-                    max = logits[row + i];
-                }
-            }
-            // Σ exp over V = 50257 terms: in float the running sum loses the small terms once it is large
-            // (a relative error growing with V), so it is accumulated in double.
-            double sum = 0.0;
-            for (int i = 0; i < V; i++) {
-                sum += Math.exp(logits[row + i] - max);
-            }
-            double logSum = Math.log(sum);
-            // logsumexp − x[target] = (max + log Σ exp(x − max)) − x[target]
-            loss += (max - (double) logits[row + target]) + logSum;
-            if (dlogits != null) {
-                for (int i = 0; i < V; i++) {
-                    float p = (float) (Math.exp(logits[row + i] - max) / sum);
-                    float onehot = i == target ? 1.0f : 0.0f;
-                    dlogits[row + i] = (p - onehot) * gradScale;
-                }
-            }
-        }
-        return loss;
     }
 }

@@ -10,14 +10,24 @@ public final class Embedding {
 
     /** Overwrites out (N, C) with the rows of wte named by tokens. Every token is checked before any write. */
     public static void forward(float[] out, int[] tokens, float[] wte, int N, int C, int V) {
+        gather(out, tokens, wte, "wte", N, C, V, false);
+    }
+
+    /** Accumulates out (N, C) += the rows of table (V, C) named by index: a gather that adds. */
+    public static void forwardAdd(float[] out, int[] index, float[] table, int N, int C, int V) {
+        gather(out, index, table, "table", N, C, V, true);
+    }
+
+    private static void gather(float[] out, int[] index, float[] table, String tableName, int N, int C, int V,
+                               boolean add) {
         Check.positive("N", N, "C", C, "V", V);
         Check.len(out, "out", (long) N * C, "N*C");
-        Check.len(wte, "wte", (long) V * C, "V*C");
-        checkTokens(tokens, N, V);
+        Check.len(table, tableName, (long) V * C, "V*C");
+        checkTokens(index, N, V);
         for (int n = 0; n < N; n++) {
-            int row = tokens[n] * C;
+            int row = index[n] * C;
             for (int c = 0; c < C; c++) {
-                out[n * C + c] = wte[row + c];
+                out[n * C + c] = add ? out[n * C + c] + table[row + c] : table[row + c];
             }
         }
     }
@@ -60,16 +70,8 @@ public final class Embedding {
     /** Accumulates dwpe[pos0 + t] += Σ_b dout[b, t]; rows outside [pos0, pos0 + T) are untouched. */
     public static void positionsBackward(float[] dwpe, float[] dout, int B, int T, int C, int pos0, int maxT) {
         checkPositions(dout, "dout", dwpe, "dwpe", B, T, C, pos0, maxT);
-        for (int t = 0; t < T; t++) {
-            int p = (pos0 + t) * C;
-            for (int c = 0; c < C; c++) {
-                float acc = 0.0f;
-                for (int b = 0; b < B; b++) {
-                    acc += dout[(b * T + t) * C + c];
-                }
-                dwpe[p + c] += acc;
-            }
-        }
+        // rows b of (B, T·C): each (t, c) summed over the batch first, then added to row pos0 + t
+        Matmul.sumRows(dwpe, pos0 * C, dout, B, T * C);
     }
 
     private static void checkTokens(int[] tokens, int N, int V) {

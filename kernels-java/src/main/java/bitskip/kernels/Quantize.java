@@ -29,6 +29,36 @@ public final class Quantize {
      * @return alpha = mean(|w|), clamped to {@code >= 1e-6}
      */
     public static float ternaryForward(float[] wHat, byte[] codes, float[] w, int n) {
+        // sumAbs checks w, ternaryCodes wHat and codes before it writes anything
+        float alpha = (float) (sumAbs(w, n) / n);
+        if (alpha < MIN_SCALE) {
+            alpha = MIN_SCALE;
+        }
+        ternaryCodes(wHat, codes, w, n, alpha);
+        return alpha;
+    }
+
+    /**
+     * Σ |w| over n elements, in double: the mean runs over a whole weight matrix (up to millions of
+     * elements), where a float running sum would lose the small terms once it is large, so alpha is
+     * accumulated in double and rounded once.
+     */
+    public static double sumAbs(float[] w, int n) {
+        Check.positive("n", n);
+        Check.len(w, "w", n, "n");
+        double sum = 0.0;
+        for (int i = 0; i < n; i++) {
+            sum += Math.abs(w[i]);
+        }
+        return sum;
+    }
+
+    /**
+     * The ternary codes of n weights for a given alpha: +1 / 0 / −1 by comparing w with ±0.5·alpha (one
+     * threshold for the whole tensor; a weight exactly at ±thr is not beyond it and becomes 0), written as
+     * codes and/or as wHat = alpha·code; either may be null.
+     */
+    public static void ternaryCodes(float[] wHat, byte[] codes, float[] w, int n, float alpha) {
         Check.positive("n", n);
         Check.len(w, "w", n, "n");
         if (wHat != null) {
@@ -37,17 +67,6 @@ public final class Quantize {
         if (codes != null) {
             Check.len(codes, "codes", n, "n");
         }
-        // The mean runs over a whole weight matrix (up to millions of elements): a float running sum would
-        // lose the small terms once it is large, so alpha is accumulated in double and rounded once.
-        double sum = 0.0;
-        for (int i = 0; i < n; i++) {
-            sum += Math.abs(w[i]);
-        }
-        float alpha = (float) (sum / n);
-        if (alpha < MIN_SCALE) {
-            alpha = MIN_SCALE;
-        }
-        // One threshold for the whole tensor; a weight exactly at ±thr is not beyond it and becomes 0.
         float thr = 0.5f * alpha;
         for (int i = 0; i < n; i++) {
             float q = 0.0f;
@@ -63,7 +82,6 @@ public final class Quantize {
                 wHat[i] = alpha * q;
             }
         }
-        return alpha;
     }
 
     /** Straight-through estimator: accumulates dw += dwHat (the quantizer is the identity in backward). */

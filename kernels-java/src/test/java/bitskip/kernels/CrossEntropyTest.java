@@ -71,6 +71,22 @@ class CrossEntropyTest {
     }
 
     @Test
+    void rowLossesAreTheRowsOfTheSum() {
+        float[] logits = toFloat(gaussian(11, R * V));
+        float[] d1 = new float[R * V], d2 = new float[R * V];
+        double all = CrossEntropy.forwardBackward(logits, d1, TARGETS, R, V, 0.5f);
+        double[] rows = new double[R];
+        CrossEntropy.rowLosses(logits, d2, TARGETS, R, V, 0.5f, rows);
+        double sum = 0.0;
+        for (double l : rows) {
+            sum += l;
+        }
+        assertEquals(all, sum, 0.0, "the same rows summed in the same order");
+        assertEquals(0.0, rows[1], "row 1 is ignored");
+        assertArrayEquals(d1, d2);
+    }
+
+    @Test
     void uniformLogitsGiveLogV() {
         int v = 50257;
         float[] logits = new float[2 * v];

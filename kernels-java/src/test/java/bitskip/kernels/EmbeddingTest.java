@@ -67,6 +67,19 @@ class EmbeddingTest {
     }
 
     @Test
+    void forwardAddAddsTheIndexedRows() {
+        float[] table = toFloat(gaussian(9, MAXT * C)), out = toFloat(gaussian(10, N * C)), before = out.clone();
+        int[] index = new int[N];
+        for (int n = 0; n < N; n++) {
+            index[n] = POS0 + n % T; // the position rows, as positionsForward reads them
+        }
+        Embedding.forwardAdd(out, index, table, N, C, MAXT);
+        float[] viaPositions = before.clone();
+        Embedding.positionsForward(viaPositions, table, B, T, C, POS0, MAXT);
+        assertArrayEquals(viaPositions, out);
+    }
+
+    @Test
     void scatterAddOfRepeatedTokenSums() {
         float[] dout = toFloat(gaussian(9, N * C));
         float[] dwte = new float[V * C];

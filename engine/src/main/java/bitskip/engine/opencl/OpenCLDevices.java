@@ -204,7 +204,7 @@ public final class OpenCLDevices {
     public static void print(PrintStream out, Iterable<String> hostBackends) {
         out.println("backend  device  description");
         for (String b : hostBackends) {
-            if (!b.equals("opencl")) {
+            if (!b.equals("opencl") && !b.equals("tornado")) {
                 out.printf("%-8s %-7s %s%n", b, "-", "the JVM (" + Runtime.getRuntime().availableProcessors()
                         + " cores, " + (Runtime.getRuntime().maxMemory() >> 20) + " MiB heap)");
             }

@@ -3,14 +3,14 @@ package bitskip.engine.opencl;
 import bitskip.engine.Tensor;
 import org.jocl.cl_mem;
 
-/** A float buffer resident on an OpenCL device, owned by the {@link OpenCLBackend} that allocated it. */
+/** A float buffer resident on an OpenCL device, owned by the backend ({@link OpenCLMemory}) that allocated it. */
 public final class OpenCLTensor implements Tensor {
-    final OpenCLBackend owner;
+    final OpenCLMemory owner;
     final String name;
     final int size;
     cl_mem mem;
 
-    OpenCLTensor(OpenCLBackend owner, String name, int size, cl_mem mem) {
+    OpenCLTensor(OpenCLMemory owner, String name, int size, cl_mem mem) {
         this.owner = owner;
         this.name = name;
         this.size = size;
@@ -25,6 +25,12 @@ public final class OpenCLTensor implements Tensor {
     @Override
     public String name() {
         return name;
+    }
+
+    /** Releases the device buffer now (after the queued work that uses it). */
+    @Override
+    public void close() {
+        owner.release(this);
     }
 
     @Override

@@ -85,6 +85,10 @@ public final class Main implements Callable<Integer> {
         @Override
         public Integer call() {
             for (String name : Backends.names()) {
+                if (name.equals("tornado") && Backends.tornadoUnavailableReason() != null) {
+                    System.out.printf("%-8s unavailable: %s%n", name, Backends.tornadoUnavailableReason());
+                    continue;
+                }
                 try (var be = Backends.create(name)) {
                     System.out.printf("%-8s %s%n", name, be.description());
                 }
@@ -101,6 +105,8 @@ public final class Main implements Callable<Integer> {
         @Override
         public Integer call() {
             bitskip.engine.opencl.OpenCLDevices.print(System.out, Backends.names());
+            System.out.println();
+            Backends.printTornadoDevices(System.out);
             return 0;
         }
     }

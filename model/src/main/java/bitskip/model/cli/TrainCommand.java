@@ -81,10 +81,11 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--backend", completionCandidates = Choices.BackendNames.class,
             description = "Backend: ${COMPLETION-CANDIDATES} (cpu: OpenBLAS + Vector API; java: the scalar reference; "
-                    + "opencl: a GPU or CPU device). Default: -Dbitskip.backend, $BITSKIP_BACKEND, else cpu.")
+                    + "opencl: a GPU or CPU device; tornado: TornadoVM-compiled Java kernels). Default: -Dbitskip.backend, "
+                    + "$BITSKIP_BACKEND, else cpu.")
     String backend;
 
-    @Option(names = "--device", description = "OpenCL device: P:D (platform:device, see './bitskip devices') or a platform name (nvidia, pocl). Default: -Dbitskip.device, $BITSKIP_DEVICE, else the first GPU.")
+    @Option(names = "--device", description = "OpenCL device P:D (platform:device) or TornadoVM device B:D (with --backend tornado), see './bitskip devices', or a platform name (nvidia, pocl). Default: -Dbitskip.device, $BITSKIP_DEVICE, else the first GPU (TornadoVM: its default device).")
     String device;
 
     @Option(names = "--threads", description = "Threads of the cpu backend (default: -Dbitskip.threads, else all cores).")

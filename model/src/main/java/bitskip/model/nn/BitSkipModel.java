@@ -1,6 +1,10 @@
 package bitskip.model.nn;
 
 import bitskip.engine.Backend;
+import bitskip.engine.LinearScratch;
+import bitskip.engine.LmHead;
+import bitskip.engine.Norm;
+import bitskip.engine.NormStats;
 import bitskip.engine.Tensor;
 import bitskip.kernels.Rope;
 import bitskip.model.config.BitSkipConfig;
@@ -35,10 +39,11 @@ public final class BitSkipModel {
     /** h[l]: the output of layer l after layer skipping; dH[l] its gradient. */
     private final Tensor[] h, dH;
     private final Tensor dBlock;
-    private final Tensor normed, nMean, nRstd, dNormed, logits, dlogits;
+    private final Tensor normed, dNormed, logits;
+    private final NormStats normStats;
     private final Tensor pAll, lbar, dpAll, dpLayer;
     private final Block.Grads grads;
-    private final Projection.Scratch projScratch;
+    private final LinearScratch projScratch;
     private final List<Projection> projections = new ArrayList<>();
 
     public BitSkipModel(BitSkipConfig c, Backend be, int maxBatch) {
@@ -85,12 +90,10 @@ public final class BitSkipModel {
         }
         dBlock = be.alloc("grad.block_out", N * C);
         normed = be.alloc("act.final_norm", N * C);
-        nMean = be.alloc("act.final_norm_mean", N);
-        nRstd = be.alloc("act.final_norm_rstd", N);
+        normStats = new NormStats(be.alloc("act.final_norm_mean", N), be.alloc("act.final_norm_rstd", N));
         dNormed = be.alloc("grad.final_norm", N * C);
-        int chunk = Math.min(c.headChunk(), N);
-        logits = be.alloc("scratch.logits", chunk * V);
-        dlogits = be.alloc("scratch.dlogits", chunk * V);
+        // one chunk of logits, overwritten by its gradient in place: the logits of all rows never exist at once
+        logits = be.alloc("scratch.logits", Math.min(c.headChunk(), N) * V);
         pAll = be.alloc("act.p_exit", L * N);
         lbar = be.alloc("act.lbar", N);
         dpAll = be.alloc("grad.p_exit", L * N);
@@ -101,7 +104,7 @@ public final class BitSkipModel {
         for (Projection p : projections) {
             maxPadded = Math.max(maxPadded, p.padded);
         }
-        projScratch = new Projection.Scratch(be, N, maxOut, maxPadded, maxOut);
+        projScratch = Projection.scratch(be, N, maxOut, maxPadded, maxOut);
     }
 
     public ParamList params() {
@@ -207,7 +210,7 @@ public final class BitSkipModel {
         Arrays.fill(sums, Double.NaN);
         Tensor prev = x0;
         for (int l = 0; l < L; l++) {
-            blocks[l].forward(be, prev, cos, sin, B, T, false, 0L, 0);
+            blocks[l].forward(be, prev, cos, sin, grads.attWork, B, T, false, 0L, 0);
             be.copy(h[l], blocks[l].blockOut, N * C);
             if (exits || l == L - 1) {
                 double ce = headPass(h[l], true, targets, N, 0.0f, null) * N;
@@ -265,7 +268,7 @@ public final class BitSkipModel {
         Tensor prev = x0;
         for (int l = 0; l < L; l++) {
             Block blk = blocks[l];
-            blk.forward(be, prev, cos, sin, B, T, dropout, dropSeed, firstSample);
+            blk.forward(be, prev, cos, sin, grads.attWork, B, T, dropout, dropSeed, firstSample);
             if (skips(skip, l)) {
                 be.selectSamples(h[l], blk.blockOut, prev, skip[l], B, T, C);
             } else {
@@ -348,21 +351,22 @@ public final class BitSkipModel {
     private double headPass(Tensor x, boolean norm, int[] targets, int N, float gradScale, Tensor dx) {
         boolean grad = dx != null && gradScale != 0.0f;
         float scale = gradScale / N;
-        int chunk = Math.min(config.headChunk(), N);
+        Norm finalNorm = new Norm(finalNormW.value, finalNormB.value);
+        LmHead lm = new LmHead(head.value, head.grad, C, V, logits, Math.min(config.headChunk(), N));
         Tensor in = x;
         if (norm) {
-            be.layerNormForward(normed, nMean, nRstd, x, finalNormW.value, finalNormB.value, N, C, config.lnEps());
+            be.layerNormForward(normed, normStats, x, finalNorm, N, C, config.lnEps());
             in = normed;
         }
         double sum;
         if (!grad) {
-            sum = be.headLoss(in, head.value, targets, N, C, V, 0.0f, null, null, logits, null, chunk);
+            sum = be.headLoss(lm, in, targets, N, 0.0f, null);
         } else if (norm) {
             be.zero(dNormed);
-            sum = be.headLoss(in, head.value, targets, N, C, V, scale, dNormed, head.grad, logits, dlogits, chunk);
-            be.layerNormBackward(dx, finalNormW.grad, finalNormB.grad, dNormed, x, finalNormW.value, nMean, nRstd, N, C);
+            sum = be.headLoss(lm, in, targets, N, scale, dNormed);
+            be.layerNormBackward(dx, new Norm(finalNormW.grad, finalNormB.grad), dNormed, x, finalNorm, normStats, N, C);
         } else {
-            sum = be.headLoss(in, head.value, targets, N, C, V, scale, dx, head.grad, logits, dlogits, chunk);
+            sum = be.headLoss(lm, in, targets, N, scale, dx);
         }
         return sum / N;
     }
@@ -399,13 +403,15 @@ public final class BitSkipModel {
     public float[] exitLogits(int l, boolean finalNorm, int N) {
         Tensor in = h[l];
         if (finalNorm) {
-            be.layerNormForward(normed, nMean, nRstd, h[l], finalNormW.value, finalNormB.value, N, C, config.lnEps());
+            be.layerNormForward(normed, normStats, h[l], new Norm(finalNormW.value, finalNormB.value), N, C,
+                    config.lnEps());
             in = normed;
         }
         Tensor out = be.alloc("exit_logits", N * V);
         be.matmulForward(out, in, head.value, null, N, C, V);
         float[] result = new float[N * V];
         be.download(out, result);
+        out.close();
         return result;
     }
 

@@ -1,6 +1,15 @@
 package bitskip.model.nn;
 
+import bitskip.engine.AttentionActs;
+import bitskip.engine.AttentionShape;
 import bitskip.engine.Backend;
+import bitskip.engine.LinearScratch;
+import bitskip.engine.Norm;
+import bitskip.engine.NormStats;
+import bitskip.engine.RouterActs;
+import bitskip.engine.RouterParams;
+import bitskip.engine.RouterScratch;
+import bitskip.engine.RouterShape;
 import bitskip.engine.Tensor;
 import bitskip.model.config.BitSkipConfig;
 
@@ -28,13 +37,19 @@ final class Block {
     final Projection q, k, v, o, up, down;
 
     // saved activations
-    private final Tensor aIn, aMean, aRstd;
+    private final Tensor aIn;
+    private final NormStats aStats, h1Stats, outStats;
     private final Tensor qr, kr, probs, att, attnMask;
-    private final Tensor oDrop, oMask, r1, h1, h1Mean, h1Rstd;
-    private final Tensor g, gDrop, gMask, dDrop, dMask, r2, outMean, outRstd;
+    private final Tensor oDrop, oMask, r1, h1;
+    private final Tensor g, gDrop, gMask, dDrop, dMask, r2;
     /** The block's output before layer skipping. */
     final Tensor blockOut;
-    final Tensor p, rLn, rMean, rRstd, rHidden;
+    /** The router's activations (its input set per call); p, the exit probability (N), among them. */
+    private final RouterActs router;
+    final Tensor p;
+    private final RouterShape routerShape;
+    private final RouterParams routerValues, routerGrads;
+    private final Norm attnNorm, ffnNorm, attnNormGrad, ffnNormGrad;
 
     Block(Backend be, BitSkipConfig c, ParamList params, int layer, int maxB) {
         this.c = c;
@@ -72,8 +87,7 @@ final class Block {
 
         String a = "act.layer" + layer + ".";
         aIn = inputNorm ? be.alloc(a + "attn_in", N * C) : null;
-        aMean = inputNorm ? be.alloc(a + "attn_in_mean", N) : null;
-        aRstd = inputNorm ? be.alloc(a + "attn_in_rstd", N) : null;
+        aStats = inputNorm ? new NormStats(be.alloc(a + "attn_in_mean", N), be.alloc(a + "attn_in_rstd", N)) : null;
         qr = be.alloc(a + "q_rope", N * C);
         kr = be.alloc(a + "k_rope", N * KV);
         probs = be.alloc(a + "probs", maxB * NH * T * T);
@@ -84,8 +98,7 @@ final class Block {
         oMask = drop ? be.alloc(a + "o_mask", N * C) : null;
         r1 = be.alloc(a + "resid1", N * C);
         h1 = be.alloc(a + "h1", N * C);
-        h1Mean = be.alloc(a + "h1_mean", N);
-        h1Rstd = be.alloc(a + "h1_rstd", N);
+        h1Stats = new NormStats(be.alloc(a + "h1_mean", N), be.alloc(a + "h1_rstd", N));
         g = be.alloc(a + "ffn_act", N * F);
         gDrop = drop ? be.alloc(a + "ffn_act_drop", N * F) : null;
         gMask = drop ? be.alloc(a + "ffn_mask", N * F) : null;
@@ -93,58 +106,73 @@ final class Block {
         dMask = drop ? be.alloc(a + "down_mask", N * C) : null;
         r2 = be.alloc(a + "resid2", N * C);
         blockOut = be.alloc(a + "out", N * C);
-        outMean = be.alloc(a + "out_mean", N);
-        outRstd = be.alloc(a + "out_rstd", N);
+        outStats = new NormStats(be.alloc(a + "out_mean", N), be.alloc(a + "out_rstd", N));
         p = be.alloc(a + "p_exit", N);
-        rLn = be.alloc(a + "router_ln", N * C);
-        rMean = be.alloc(a + "router_mean", N);
-        rRstd = be.alloc(a + "router_rstd", N);
-        rHidden = be.alloc(a + "router_hidden", N * H);
+        router = new RouterActs(null, be.alloc(a + "router_ln", N * C),
+                new NormStats(be.alloc(a + "router_mean", N), be.alloc(a + "router_rstd", N)),
+                be.alloc(a + "router_hidden", N * H), p);
+        routerShape = new RouterShape(C, H, eps);
+        routerValues = new RouterParams(new Norm(routerNormW.value, routerNormB.value), fc1W.value, fc1B.value,
+                fc2W.value, fc2B.value);
+        routerGrads = new RouterParams(new Norm(routerNormW.grad, routerNormB.grad), fc1W.grad, fc1B.grad, fc2W.grad,
+                fc2B.grad);
+        attnNorm = new Norm(attnNormW.value, attnNormB.value);
+        attnNormGrad = new Norm(attnNormW.grad, attnNormB.grad);
+        ffnNorm = new Norm(ffnNormW.value, ffnNormB.value);
+        ffnNormGrad = new Norm(ffnNormW.grad, ffnNormB.grad);
+    }
+
+    private AttentionShape attention(int B, int T) {
+        return new AttentionShape(B, T, NH, NKV, HS);
+    }
+
+    private AttentionActs attentionActs(Tensor v, boolean drop) {
+        return new AttentionActs(qr, kr, v, probs, drop ? attnMask : null, att);
     }
 
     /**
      * blockOut = block(hin) for B sequences of T tokens; dropout masks drawn from dropSeed when training, at the
-     * counters of global samples firstSample.. (0 unless these B samples are a shard of a larger batch).
+     * counters of global samples firstSample.. (0 unless these B samples are a shard of a larger batch). work is
+     * attention's work area (shared by the blocks).
      */
-    void forward(Backend be, Tensor hin, Tensor cos, Tensor sin, int B, int T, boolean train, long dropSeed, long firstSample) {
+    void forward(Backend be, Tensor hin, Tensor cos, Tensor sin, Tensor work, int B, int T, boolean train,
+                 long dropSeed, long firstSample) {
         int N = B * T;
         boolean drop = train && pDrop > 0;
         Tensor x = hin;
         if (inputNorm) {
-            be.layerNormForward(aIn, aMean, aRstd, hin, null, null, N, C, eps);
+            be.layerNormForward(aIn, aStats, hin, Norm.NONE, N, C, eps);
             x = aIn;
         }
         q.forward(be, x, N);
         k.forward(be, x, N);
         v.forward(be, x, N);
-        be.ropeForward(qr, q.y, cos, sin, B, T, NH, HS, 0);
-        be.ropeForward(kr, k.y, cos, sin, B, T, NKV, HS, 0);
+        AttentionShape shape = attention(B, T);
+        be.rope(qr, q.y, cos, sin, shape.queries(), 0, false);
+        be.rope(kr, k.y, cos, sin, shape.keys(), 0, false);
         if (drop) {
             be.dropoutMask(attnMask, B * NH * T * T, pDrop, dropSeed, streamOffset(0) + firstSample * NH * T * T);
         }
-        be.attentionForward(att, probs, qr, kr, v.y, drop ? attnMask : null, B, T, NH, NKV, HS);
+        be.attentionForward(shape, attentionActs(v.y, drop), work);
         o.forward(be, att, N);
         be.add(r1, hin, dropout(be, drop, o.y, oMask, oDrop, N * C, dropSeed, 1, firstSample * T * C), N * C);
-        be.layerNormForward(h1, h1Mean, h1Rstd, r1, attnNormW.value, attnNormB.value, N, C, eps);
+        be.layerNormForward(h1, h1Stats, r1, attnNorm, N, C, eps);
 
         up.forward(be, h1, N);
         be.relu2Forward(g, up.y, N * F);
         down.forward(be, dropout(be, drop, g, gMask, gDrop, N * F, dropSeed, 2, firstSample * T * F), N);
         be.add(r2, h1, dropout(be, drop, down.y, dMask, dDrop, N * C, dropSeed, 3, firstSample * T * C), N * C);
-        be.layerNormForward(blockOut, outMean, outRstd, r2, ffnNormW.value, ffnNormB.value, N, C, eps);
+        be.layerNormForward(blockOut, outStats, r2, ffnNorm, N, C, eps);
     }
 
     /** p = Router(h), h being this layer's output after layer skipping. */
     void routerForward(Backend be, Tensor h, int N) {
-        be.routerForward(p, rLn, rMean, rRstd, rHidden, h, routerNormW.value, routerNormB.value, fc1W.value,
-                fc1B.value, fc2W.value, fc2B.value, N, C, H, eps);
+        be.routerForward(routerShape, N, routerValues, router.withInput(h));
     }
 
     /** Accumulates dh += the router's gradient with respect to h, given dp (N). */
     void routerBackward(Backend be, Tensor dh, Tensor dp, Tensor h, Grads s, int N) {
-        be.routerBackward(dh, routerNormW.grad, routerNormB.grad, fc1W.grad, fc1B.grad, fc2W.grad, fc2B.grad,
-                s.dlogit, s.dhidden, s.dpre, s.dln, dp, p, rLn, rMean, rRstd, rHidden, h, routerNormW.value,
-                fc1W.value, fc2W.value, N, C, H);
+        be.routerBackward(routerShape, N, routerValues, router.withInput(h), dp, dh, routerGrads, s.router);
     }
 
     /**
@@ -152,12 +180,12 @@ final class Block {
      * parameter gradient. Uses the shared scratch s; overwrites dOut.
      */
     void backward(Backend be, Tensor dhin, Tensor dOut, Tensor hin, Tensor cos, Tensor sin, Grads s,
-                  Projection.Scratch ps, int B, int T, boolean train) {
+                  LinearScratch ps, int B, int T, boolean train) {
         int N = B * T;
         boolean drop = train && pDrop > 0;
         // h = LN_ffn(r2), r2 = h1 + dropout(down(dropout(relu2(up(h1)))))
         be.zero(s.dr);
-        be.layerNormBackward(s.dr, ffnNormW.grad, ffnNormB.grad, dOut, r2, ffnNormW.value, outMean, outRstd, N, C);
+        be.layerNormBackward(s.dr, ffnNormGrad, dOut, r2, ffnNorm, outStats, N, C);
         be.copy(s.dh1, s.dr, N * C);
         be.zero(s.dg);
         down.backward(be, s.dg, dropoutBackward(be, drop, s.dr, dMask, s.dtmp, N * C), drop ? gDrop : g, ps, N);
@@ -167,19 +195,19 @@ final class Block {
 
         // h1 = LN_attn(r1), r1 = hin + dropout(o(attention(...)))
         be.zero(s.dr);
-        be.layerNormBackward(s.dr, attnNormW.grad, attnNormB.grad, s.dh1, r1, attnNormW.value, h1Mean, h1Rstd, N, C);
+        be.layerNormBackward(s.dr, attnNormGrad, s.dh1, r1, attnNorm, h1Stats, N, C);
         be.accumulate(dhin, s.dr, N * C);
         be.zero(s.datt);
         o.backward(be, s.datt, dropoutBackward(be, drop, s.dr, oMask, s.dtmp, N * C), att, ps, N);
         be.zero(s.dqr);
         be.zero(s.dkr);
         be.zero(s.dv);
-        be.attentionBackward(s.dqr, s.dkr, s.dv, s.attScratch, s.datt, qr, kr, v.y, probs, drop ? attnMask : null,
-                B, T, NH, NKV, HS);
+        AttentionShape shape = attention(B, T);
+        be.attentionBackward(shape, attentionActs(v.y, drop), s.datt, s.dqr, s.dkr, s.dv, s.attWork);
         be.zero(s.dq);
         be.zero(s.dk);
-        be.ropeBackward(s.dq, s.dqr, cos, sin, B, T, NH, HS, 0);
-        be.ropeBackward(s.dk, s.dkr, cos, sin, B, T, NKV, HS, 0);
+        be.rope(s.dq, s.dqr, cos, sin, shape.queries(), 0, true);
+        be.rope(s.dk, s.dkr, cos, sin, shape.keys(), 0, true);
         Tensor x = inputNorm ? aIn : hin;
         Tensor dx = inputNorm ? s.dx : dhin;
         if (inputNorm) {
@@ -189,7 +217,7 @@ final class Block {
         k.backward(be, dx, s.dk, x, ps, N);
         v.backward(be, dx, s.dv, x, ps, N);
         if (inputNorm) {
-            be.layerNormBackward(dhin, null, null, s.dx, hin, null, aMean, aRstd, N, C);
+            be.layerNormBackward(dhin, Norm.NONE, s.dx, hin, Norm.NONE, aStats, N, C);
         }
     }
 
@@ -223,8 +251,10 @@ final class Block {
 
     /** Gradient scratch shared by all blocks (backward runs one block at a time). */
     static final class Grads {
-        final Tensor dr, dh1, dtmp, dg, dgTmp, du, datt, dqr, dkr, dv, dq, dk, dx, attScratch;
-        final Tensor dlogit, dhidden, dpre, dln;
+        final Tensor dr, dh1, dtmp, dg, dgTmp, du, datt, dqr, dkr, dv, dq, dk, dx;
+        /** Attention's work area, forward and backward: {@link AttentionShape#workSize} floats. */
+        final Tensor attWork;
+        final RouterScratch router;
 
         Grads(Backend be, BitSkipConfig c, int maxB) {
             int N = maxB * c.ctx();
@@ -242,11 +272,9 @@ final class Block {
             dq = be.alloc("grad.q", N * C);
             dk = be.alloc("grad.k", N * KV);
             dx = be.alloc("grad.attn_in", N * C);
-            attScratch = be.alloc("grad.att_row", c.ctx());
-            dlogit = be.alloc("grad.router_logit", N);
-            dhidden = be.alloc("grad.router_hidden", N * H);
-            dpre = be.alloc("grad.router_pre", N * H);
-            dln = be.alloc("grad.router_ln", N * C);
+            attWork = be.alloc("scratch.attention", 2 * c.ctx() * c.ctx());
+            router = new RouterScratch(be.alloc("grad.router_logit", N), be.alloc("grad.router_hidden", N * H),
+                    be.alloc("grad.router_pre", N * H), be.alloc("grad.router_ln", N * C));
         }
     }
 }

@@ -1,8 +1,13 @@
 package bitskip.model.nn;
 
 import bitskip.engine.Backend;
+import bitskip.engine.LinearActs;
+import bitskip.engine.LinearParams;
+import bitskip.engine.LinearScratch;
+import bitskip.engine.Norm;
+import bitskip.engine.NormStats;
+import bitskip.engine.QuantLinear;
 import bitskip.engine.Tensor;
-import bitskip.kernels.Hadamard;
 import bitskip.model.config.BitSkipConfig;
 
 /**
@@ -18,82 +23,67 @@ final class Projection {
     final int padded;
     final int out;
     private final boolean hadamard;
-    private final boolean ternary;
-    private final boolean relu2;
-    private final int bits;
-    private final float eps;
+    private final QuantLinear spec;
+    private final LinearParams values;
+    private final LinearParams grads;
+    /** The saved activations (the input is set per call). */
+    private final LinearActs acts;
 
     /** Output (N, out). */
     final Tensor y;
-    private final Tensor preact;
-    private final Tensor xHat;
-    private final Tensor actScale;
     /** Ŵ of the last forward pass (the quantization loss reads it). */
     final Tensor wHat;
-    private final Tensor z;
-    private final Tensor lnOut;
-    private final Tensor lnMean;
-    private final Tensor lnRstd;
 
     Projection(Backend be, BitSkipConfig c, ParamList params, String name, int in, int out, int maxN) {
         this.in = in;
         this.out = out;
         this.hadamard = c.hadamard();
-        this.padded = hadamard ? Hadamard.nextPow2(in) : in;
-        this.ternary = c.ternary();
-        this.relu2 = c.projectionRelu2();
-        this.bits = c.projectionBits();
-        this.eps = c.lnEps();
+        this.spec = hadamard
+                ? QuantLinear.hadamard(in, out, c.lnEps(), c.projectionBits(), c.ternary(), c.projectionRelu2())
+                : QuantLinear.bitLinear(in, out, c.projectionBits(), c.ternary(), c.projectionRelu2());
+        this.padded = spec.padded();
         this.weight = params.add(name + ".weight", Param.Kind.QUANTIZED, out, padded);
+        Tensor z = null, lnOut = null;
+        NormStats ln = null;
         if (hadamard) {
             lnWeight = params.add(name + ".norm.weight", Param.Kind.NORM_WEIGHT, in);
             lnBias = params.add(name + ".norm.bias", Param.Kind.BIAS, in);
             z = be.alloc(name + ".z", maxN * padded);
             lnOut = be.alloc(name + ".ln_out", maxN * in);
-            lnMean = be.alloc(name + ".ln_mean", maxN);
-            lnRstd = be.alloc(name + ".ln_rstd", maxN);
+            ln = new NormStats(be.alloc(name + ".ln_mean", maxN), be.alloc(name + ".ln_rstd", maxN));
+            values = new LinearParams(weight.value, new Norm(lnWeight.value, lnBias.value));
+            grads = new LinearParams(weight.grad, new Norm(lnWeight.grad, lnBias.grad));
         } else {
             lnWeight = lnBias = null;
-            z = lnOut = lnMean = lnRstd = null;
+            values = LinearParams.bitLinear(weight.value);
+            grads = LinearParams.bitLinear(weight.grad);
         }
         y = be.alloc(name + ".out", maxN * out);
-        preact = relu2 ? be.alloc(name + ".preact", maxN * out) : null;
-        xHat = be.alloc(name + ".x_hat", maxN * padded);
-        actScale = be.alloc(name + ".act_scale", maxN);
         wHat = be.alloc(name + ".w_hat", out * padded);
+        Tensor preact = spec.relu2() ? be.alloc(name + ".preact", maxN * out) : null;
+        acts = new LinearActs(null, y, preact, be.alloc(name + ".x_hat", maxN * padded), be.alloc(name + ".act_scale", maxN),
+                wHat, z, lnOut, ln);
     }
 
     /** y = proj(inp) for N rows; returns alpha. */
     float forward(Backend be, Tensor inp, int N) {
-        if (hadamard) {
-            return be.hBitLinearForward(y, preact, xHat, actScale, wHat, z, lnOut, lnMean, lnRstd, inp,
-                    lnWeight.value, lnBias.value, weight.value, N, in, padded, out, eps, bits, ternary, relu2);
-        }
-        return be.bitLinearForward(y, preact, xHat, actScale, wHat, inp, weight.value, N, in, out, bits, ternary, relu2);
+        LinearActs a = acts.withInput(inp);
+        return hadamard ? be.hBitLinearForward(spec, N, values, a) : be.bitLinearForward(spec, N, values, a);
     }
 
-    /** Accumulates dinp (N, in) and the parameter gradients from dy (N, out). */
-    void backward(Backend be, Tensor dinp, Tensor dy, Tensor inp, Scratch s, int N) {
+    /** Accumulates dinp (N, in) and the parameter gradients from dy (N, out); inp is the forward's input. */
+    void backward(Backend be, Tensor dinp, Tensor dy, Tensor inp, LinearScratch s, int N) {
+        LinearActs a = acts.withInput(inp);
         if (hadamard) {
-            be.hBitLinearBackward(dinp, lnWeight.grad, lnBias.grad, weight.grad, s.dpreact, s.dz, s.dlnOut, dy,
-                    preact, xHat, wHat, z, lnMean, lnRstd, inp, lnWeight.value, weight.value, N, in, padded, out,
-                    bits, ternary, relu2);
+            be.hBitLinearBackward(spec, N, values, a, dy, dinp, grads, s);
         } else {
-            be.bitLinearBackward(dinp, weight.grad, s.dpreact, dy, preact, xHat, wHat, inp, weight.value, N, in, out,
-                    bits, ternary, relu2);
+            be.bitLinearBackward(spec, N, values, a, dy, dinp, grads, s);
         }
     }
 
     /** Backward scratch shared by all projections of the model (one layer runs at a time). */
-    static final class Scratch {
-        final Tensor dpreact;
-        final Tensor dz;
-        final Tensor dlnOut;
-
-        Scratch(Backend be, int maxN, int maxOut, int maxPadded, int maxIn) {
-            dpreact = be.alloc("scratch.dpreact", maxN * maxOut);
-            dz = be.alloc("scratch.dz", maxN * maxPadded);
-            dlnOut = be.alloc("scratch.dln_out", maxN * maxIn);
-        }
+    static LinearScratch scratch(Backend be, int maxN, int maxOut, int maxPadded, int maxIn) {
+        return new LinearScratch(be.alloc("scratch.dpreact", maxN * maxOut), be.alloc("scratch.dz", maxN * maxPadded),
+                be.alloc("scratch.dln_out", maxN * maxIn));
     }
 }

@@ -1,5 +1,6 @@
 package bitskip.model.train;
 
+import bitskip.engine.AdamStep;
 import bitskip.engine.Backend;
 import bitskip.kernels.GradClip;
 import bitskip.model.config.BitSkipConfig;
@@ -38,12 +39,12 @@ public final class Optimizer {
         BitSkipConfig c = model.config;
         List<Param> ps = model.params().all();
         float factor = GradClip.clipFactor(sumSq, c.gradClip());
+        AdamStep step = new AdamStep(lr, c.beta1(), c.beta2(), c.adamEps(), c.weightDecay(), adamStep);
         for (Param p : ps) {
             if (factor < 1.0f) {
                 be.scale(p.grad, p.size, factor);
             }
-            be.adamW(p.value, p.grad, p.m(be), p.v(be), p.size, lr, c.beta1(), c.beta2(), c.adamEps(),
-                    c.weightDecay(), adamStep);
+            be.adamW(p.value, p.grad, p.m(be), p.v(be), p.size, step);
         }
     }
 }

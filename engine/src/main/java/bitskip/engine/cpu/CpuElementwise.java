@@ -1,0 +1,187 @@
+package bitskip.engine.cpu;
+
+import static bitskip.engine.cpu.CpuTensor.of;
+import static bitskip.engine.cpu.Vec.GRAIN;
+import static bitskip.engine.cpu.Vec.S;
+import static bitskip.engine.cpu.Vec.VL;
+import static bitskip.engine.cpu.Vec.ld;
+import static bitskip.engine.cpu.Vec.st;
+import static bitskip.engine.cpu.Vec.vbound;
+
+import bitskip.engine.AdamStep;
+import bitskip.engine.Pointwise;
+import bitskip.engine.Span;
+import bitskip.engine.Tensor;
+import bitskip.kernels.Check;
+import bitskip.kernels.Dropout;
+import java.nio.ByteBuffer;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The element-wise ops (the {@link Pointwise} enum, the dropout mask, AdamW), split over the pool in
+ * chunks of {@link Vec#GRAIN} elements, each with a Vector API loop and a scalar tail (or scalar loops when
+ * the vector path is off). Both compute each element with the same float operations as the reference, so
+ * every op is bit-exact, whatever the split.
+ */
+final class CpuElementwise {
+    private final CpuContext cx;
+
+    CpuElementwise(CpuContext cx) {
+        this.cx = cx;
+    }
+
+    void pointwise(Pointwise op, Span out, Span a, Span b, int n, float s) {
+        Check.positive("n", n);
+        ByteBuffer o = buffer(out, n, "out"), x = op.readsA() ? buffer(a, n, "a") : null;
+        ByteBuffer y = op.readsB() ? buffer(b, n, "b") : null;
+        int oo = out.offset(), ao = op.readsA() ? a.offset() : 0, bo = op.readsB() ? b.offset() : 0;
+        boolean vector = cx.vector;
+        cx.pool.forRange(n, GRAIN, (w, lo, hi) -> {
+            int i = lo;
+            if (vector) {
+                i = vectorRange(op, o, oo, x, ao, y, bo, s, lo, vbound(lo, hi));
+            }
+            for (; i < hi; i++) {
+                scalar(op, o, (oo + i) << 2, x, (ao + i) << 2, y, (bo + i) << 2, s);
+            }
+        });
+    }
+
+    private static ByteBuffer buffer(Span sp, int n, String what) {
+        return of(sp.tensor()).need(sp.offset() + (long) n, what + " offset + n").bb;
+    }
+
+    /** Elements [lo, end) in whole vectors; returns end. */
+    private static int vectorRange(Pointwise op, ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo,
+                                   float s, int lo, int end) {
+        FloatVector zero = FloatVector.zero(S);
+        for (int i = lo; i < end; i += VL) {
+            FloatVector r;
+            switch (op) {
+                case FILL -> r = FloatVector.broadcast(S, s);
+                case ADD -> r = ld(x, ao + i).add(ld(y, bo + i));
+                case SCALE -> r = ld(x, ao + i).mul(s);
+                case MUL -> r = ld(x, ao + i).mul(ld(y, bo + i));
+                case MUL_ADD -> r = ld(o, oo + i).add(ld(x, ao + i).mul(ld(y, bo + i)));
+                case RELU -> r = ld(x, ao + i).max(0.0f);
+                case RELU_BACKWARD -> r = ld(o, oo + i).add(ld(x, ao + i), ld(y, bo + i).compare(VectorOperators.GT, 0.0f));
+                case RELU2 -> {
+                    FloatVector v = ld(x, ao + i).max(0.0f);
+                    r = v.mul(v);
+                }
+                case RELU2_BACKWARD -> {
+                    FloatVector xv = ld(y, bo + i);
+                    VectorMask<Float> pos = xv.compare(VectorOperators.GT, 0.0f);
+                    r = ld(o, oo + i).add(ld(x, ao + i).mul(2.0f).mul(xv), pos);
+                }
+                case SQUARED_ERROR_BACKWARD -> r = ld(o, oo + i).add(ld(x, ao + i).sub(ld(y, bo + i)).mul(s * 2.0f));
+                case TERNARY -> {
+                    FloatVector v = ld(x, ao + i);
+                    float thr = 0.5f * s;
+                    r = zero.blend(s, v.compare(VectorOperators.GT, thr)).blend(-s, v.compare(VectorOperators.LT, -thr));
+                }
+                default -> {
+                    return i; // the sigmoid's exp is evaluated in double: scalar only
+                }
+            }
+            st(r, o, oo + i);
+        }
+        return end;
+    }
+
+    /** One element: byte offsets io, ia, ib. The reference's expression, in its order. */
+    private static void scalar(Pointwise op, ByteBuffer o, int io, ByteBuffer x, int ia, ByteBuffer y, int ib, float s) {
+        switch (op) {
+            case FILL -> o.putFloat(io, s);
+            case ADD -> o.putFloat(io, x.getFloat(ia) + y.getFloat(ib));
+            case SCALE -> o.putFloat(io, x.getFloat(ia) * s);
+            case MUL -> o.putFloat(io, x.getFloat(ia) * y.getFloat(ib));
+            case MUL_ADD -> o.putFloat(io, o.getFloat(io) + x.getFloat(ia) * y.getFloat(ib));
+            case RELU -> {
+                float v = x.getFloat(ia);
+                o.putFloat(io, v > 0.0f ? v : 0.0f);
+            }
+            case RELU_BACKWARD -> {
+                if (y.getFloat(ib) > 0.0f) {
+                    o.putFloat(io, o.getFloat(io) + x.getFloat(ia));
+                }
+            }
+            case RELU2 -> {
+                float v = x.getFloat(ia);
+                float r = v > 0.0f ? v : 0.0f;
+                o.putFloat(io, r * r);
+            }
+            case RELU2_BACKWARD -> {
+                float v = y.getFloat(ib);
+                if (v > 0.0f) {
+                    o.putFloat(io, o.getFloat(io) + x.getFloat(ia) * 2.0f * v);
+                }
+            }
+            case SIGMOID -> o.putFloat(io, (float) (1.0 / (1.0 + Math.exp(-x.getFloat(ia)))));
+            case SIGMOID_BACKWARD -> {
+                float p = y.getFloat(ib);
+                o.putFloat(io, o.getFloat(io) + x.getFloat(ia) * p * (1.0f - p));
+            }
+            case SQUARED_ERROR_BACKWARD -> o.putFloat(io, o.getFloat(io) + s * 2.0f * (x.getFloat(ia) - y.getFloat(ib)));
+            case TERNARY -> {
+                float v = x.getFloat(ia), thr = 0.5f * s;
+                float q = v > thr ? 1.0f : v < -thr ? -1.0f : 0.0f;
+                o.putFloat(io, s * q);
+            }
+        }
+    }
+
+    void dropoutMask(Tensor mask, int n, float p, long seed, long offset) {
+        Check.positive("n", n);
+        CpuTensor m = of(mask).need(n, "n");
+        Check.arg(p >= 0.0f && p < 1.0f, "p", p, "dropout probability must be in [0, 1)");
+        float keep = 1.0f / (1.0f - p);
+        cx.pool.forRange(n, GRAIN, (w, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                m.fb.put(i, Dropout.uniform(seed, offset + i) < p ? 0.0f : keep);
+            }
+        });
+    }
+
+    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, int n, AdamStep step) {
+        Check.positive("n", n);
+        CpuTensor P = of(param).need(n, "n"), G = of(grad).need(n, "n");
+        CpuTensor M = of(m).need(n, "n"), V = of(v).need(n, "n");
+        float decay = step.decay(), w1 = step.lerpWeight(), w1c = 1.0f - w1, beta2 = step.beta2();
+        float oneMinusBeta2 = step.oneMinusBeta2(), bc2Sqrt = step.bc2Sqrt(), negStepSize = step.negStepSize();
+        float eps = step.eps();
+        boolean lerpLow = w1 < 0.5f, vector = cx.vector;
+        cx.pool.forRange(n, GRAIN, (w, lo, hi) -> {
+            int i = lo;
+            if (vector) {
+                for (; i < vbound(lo, hi); i += VL) {
+                    FloatVector g = ld(G.bb, i);
+                    FloatVector p = ld(P.bb, i).mul(decay);
+                    FloatVector mm = ld(M.bb, i);
+                    // torch.lerp from the nearer end, as its CPU kernel
+                    mm = lerpLow ? mm.add(g.sub(mm).mul(w1)) : g.sub(g.sub(mm).mul(w1c));
+                    FloatVector vv = ld(V.bb, i).mul(beta2).add(g.mul(oneMinusBeta2).mul(g));
+                    FloatVector denom = vv.sqrt().div(bc2Sqrt).add(eps);
+                    p = p.add(mm.mul(negStepSize).div(denom));
+                    st(mm, M.bb, i);
+                    st(vv, V.bb, i);
+                    st(p, P.bb, i);
+                }
+            }
+            for (; i < hi; i++) {
+                float g = G.fb.get(i);
+                float p = P.fb.get(i) * decay;
+                float mm = M.fb.get(i);
+                mm = lerpLow ? mm + w1 * (g - mm) : g - (g - mm) * w1c;
+                float vv = V.fb.get(i) * beta2 + oneMinusBeta2 * g * g;
+                float denom = (float) Math.sqrt(vv) / bc2Sqrt + eps;
+                p = p + negStepSize * mm / denom;
+                M.fb.put(i, mm);
+                V.fb.put(i, vv);
+                P.fb.put(i, p);
+            }
+        });
+    }
+}
