@@ -128,11 +128,6 @@ public final class EvalCommand implements Callable<Integer> {
         if (threads != null && threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
-        for (Path o : new Path[] {json, csv}) {
-            if (o != null) {
-                DeployFile.requireDistinct(model, o, o == json ? "--json" : "--csv");
-            }
-        }
         Parallel par = threads == null ? Parallel.ofAllCores() : new Parallel(threads);
         InferenceModel m = DeployFile.read(model, par);
         BitSkipConfig c = m.config;

@@ -52,7 +52,6 @@ public final class ExportCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         DeployFile.Packing p = DeployFile.Packing.of(packing);
         LmHead.Format hf = LmHead.Format.of(head);
-        DeployFile.requireDistinct(checkpoint, out, "--out");
         if (draftTokens < 0) {
             throw new IllegalArgumentException("--draft-tokens must be >= 0, got " + draftTokens);
         }

@@ -458,16 +458,6 @@ public final class DeployFile {
         return shapes;
     }
 
-    /** Refuses to write an output over an input (the same path, or another name for the same file). */
-    public static void requireDistinct(Path in, Path out, String outOption) throws IOException {
-        boolean same = in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())
-                || Files.exists(out) && Files.exists(in) && Files.isSameFile(in, out);
-        if (same) {
-            throw new IllegalArgumentException(outOption + " " + out + " is the input file " + in
-                    + ": refusing to write the output over its input");
-        }
-    }
-
     /** Whether two models have the same codes, scales, float parameters, heads and draft vocabularies (for tests). */
     static boolean sameWeights(InferenceModel a, InferenceModel b) {
         if (!a.config.equals(b.config) || !a.head.sameAs(b.head) || (a.draft == null) != (b.draft == null)

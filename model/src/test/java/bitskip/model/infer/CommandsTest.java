@@ -70,7 +70,7 @@ class CommandsTest {
             Files.createDirectories(dir.resolve("sub"));
             String[] r = run(new ExportCommand(), "--checkpoint", ckpt.toString(), "--out", out.toString());
             assertEquals("2", r[0], r[1]);
-            assertTrue(r[1].contains("refusing to write the output over its input"), r[1]);
+            assertTrue(r[1].contains("is the file --checkpoint " + ckpt + " reads: writing it would destroy the input"), r[1]);
         }
         assertArrayEquals(before, Files.readAllBytes(ckpt), "the checkpoint is untouched");
     }
@@ -141,7 +141,7 @@ class CommandsTest {
             byte[] file = Files.readAllBytes(out);
             r = run(new EvalCommand(), "--model", out.toString(), "--text", text.toString(), "--json", out.toString());
             assertEquals("2", r[0]);
-            assertTrue(r[1].contains("--json " + out + " is the input file"), r[1]);
+            assertTrue(r[1].contains("--json " + out + " is the file --model " + out + " reads"), r[1]);
             assertArrayEquals(file, Files.readAllBytes(out));
             r = run(new EvalCommand(), "--model", out.toString(), "--checkpoint", ckpt.toString());
             assertEquals("2", r[0]);
