@@ -29,7 +29,7 @@ contended=$("${JAVA[@]}" -cp "$CP" bitskip.bench.TrainStepBench tiny bitskip 4 "
 kill $HOG 2>/dev/null || true
 wait $HOG 2>/dev/null || true
 decode=$("${JAVA[@]}" -cp "$CP" bitskip.model.infer.InferenceBench --presets tiny --tokens 64 --threads 2 --no-memory 2>&1 \
-  | sed -n 's/^decode .* decode \([0-9.]*\) tok\/s.*/\1/p' | head -1)
+  | sed -n 's/^decode [a-z0-9-]*: float head \([0-9.]*\) tok\/s.*/\1/p' | head -1)
 python3 - "$alone" "$contended" "$decode" <<'PY'
 import json, sys
 alone, contended = float(sys.argv[1]), float(sys.argv[2])

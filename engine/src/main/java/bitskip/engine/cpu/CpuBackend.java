@@ -30,8 +30,10 @@ import bitskip.parallel.Pool;
  * pointer offsets, never copies. {@link #close} frees every tensor.
  *
  * <p><b>Threads.</b> {@code threads} (constructor, else system property {@code bitskip.threads}, else the
- * available processors; never more than those) is both OpenBLAS's thread count and the size of this
- * backend's {@link Pool}. Every non-GEMM op splits its rows (or columns, or fixed-size blocks) into chunks;
+ * available processors; never more than those) is the size of this backend's {@link Pool}, which runs
+ * everything, the GEMMs too: {@link CpuLinear} cuts each product into blocks of single-threaded OpenBLAS calls
+ * (OpenBLAS's own threads stay off), so that under contention a thread takes over a descheduled one's
+ * blocks. Every non-GEMM op splits its rows (or columns, or fixed-size blocks) into chunks;
  * each chunk owns its outputs, so there are no races and no atomics, and every reduction has a fixed order:
  * results are bit-identical run to run, and but for OpenBLAS's sums independent of the thread count.
  *
