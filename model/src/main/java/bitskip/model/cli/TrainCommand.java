@@ -241,7 +241,7 @@ public final class TrainCommand implements Callable<Integer> {
         public void started(int firstStep, int steps) {
             if (!plain) {
                 bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(steps).setStyle(ProgressBarStyle.ASCII)
-                        .setUpdateIntervalMillis(500).setMaxRenderedLength(160).showSpeed().setUnit(" steps", 1).startsFrom(firstStep, java.time.Duration.ZERO)
+                        .setUpdateIntervalMillis(500).setMaxRenderedLength(160).showSpeed(new java.text.DecimalFormat("0.00", java.text.DecimalFormatSymbols.getInstance(Locale.ROOT))).setUnit(" steps", 1).startsFrom(firstStep, java.time.Duration.ZERO)
                         .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err)).build();
             }
         }
@@ -251,7 +251,7 @@ public final class TrainCommand implements Callable<Integer> {
             String msg = String.format(Locale.ROOT, "loss %.4f lr %.2e %.0f tok/s", l.total(), lr, tps);
             if (bar != null) {
                 bar.stepTo(step);
-                bar.setExtraMessage(msg);
+                bar.setExtraMessage(" " + msg); // the bar puts it right after the speed
             } else if (step % 10 == 0 || step == 1) {
                 System.err.printf(Locale.ROOT, "step %d %s%n", step, msg);
             }
