@@ -20,7 +20,7 @@ for h in f32 int8; do
   [ -f "$OUT/eval-$h.md" ] || "$B" eval --model "$OUT/$h.bitskip" --data "$DATA" --no-exits --threads "$THREADS" \
       --json "$OUT/eval-$h.json" > "$OUT/eval-$h.md"
 done
-CP="$HERE/model/target/classes:$HERE/engine/target/classes:$HERE/kernels-java/target/classes"
+CP="$HERE/model/target/classes:$HERE/engine/target/classes:$HERE/kernels-java/target/classes:$HERE/parallel/target/classes"
 CP="$CP:$(tr ':' '\n' < "$HERE/model/target/classpath.txt" | grep -v '/io/github/bitskip/' | paste -sd: -)"
 [ -f "$OUT/sweep.txt" ] || java --add-modules jdk.incubator.vector -Xmx4g -cp "$CP" bitskip.model.infer.InferenceBench \
     --model "$OUT/int8.bitskip" --baseline "$OUT/f32.bitskip" --prompts "$HERE/benchmarks/prompts.txt" --tokens 124 \
