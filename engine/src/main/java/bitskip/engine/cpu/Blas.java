@@ -34,10 +34,6 @@ final class Blas {
         openblas_full.openblas_set_num_threads(threads);
     }
 
-    static int threads() {
-        return openblas_full.openblas_get_num_threads();
-    }
-
     static String config() {
         return openblas_full.openblas_get_config().getString();
     }

@@ -17,7 +17,11 @@ public interface GradientSource extends AutoCloseable {
     @Override
     default void close() {}
 
-    /** A micro-batch's loss was NaN or infinite: the message says which (the trainer stops the run with it). */
+    /**
+     * A micro-batch's loss was NaN or infinite: the message says which (the trainer stops the run with it).
+     * {@link LocalGradients} throws it; a data-parallel source returns its workers' NaN in the summed losses,
+     * which the trainer checks too (an exception on a worker would reach the driver as a cluster failure).
+     */
     final class NonFiniteLoss extends RuntimeException {
         public NonFiniteLoss(String what) {
             super(what);

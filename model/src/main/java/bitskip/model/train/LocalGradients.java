@@ -24,7 +24,11 @@ public final class LocalGradients implements GradientSource {
         double[] sums = new double[Shards.LOSS_TERMS];
         for (int micro = 0; micro < c.accum(); micro++) {
             data.trainBatch(step, micro, B, inputs, targets);
-            Shards.micro(model, c, step, micro, inputs, targets, 0, B, sums);
+            Losses l = Shards.micro(model, c, step, micro, inputs, targets, 0, B, sums);
+            if (!Double.isFinite(l.total())) {
+                throw new NonFiniteLoss("the training loss" + (c.accum() > 1 ? " of micro-batch " + (micro + 1) + " of "
+                        + c.accum() : "") + " is " + l.total());
+            }
         }
         return Shards.losses(sums);
     }

@@ -48,25 +48,21 @@ public final class Shards {
     /**
      * Forward and backward of samples [first, first + count) of micro-batch {@code micro} of a step whose batch
      * is B sequences: inputs and targets hold those count·T tokens. Accumulates their share of the step's
-     * gradient into the model and adds their share of each loss term to sums.
+     * gradient into the model and adds their share of each loss term to sums; returns these samples' losses.
      */
-    public static void micro(BitSkipModel model, BitSkipConfig c, int step, int micro, int[] inputs, int[] targets,
+    public static Losses micro(BitSkipModel model, BitSkipConfig c, int step, int micro, int[] inputs, int[] targets,
                              int first, int count, double[] sums) {
         int B = c.batch();
         int[][] skip = Randomness.skipMask(c, c.seed(), step, micro, B, first, count);
         float scale = (float) count / B / c.accum();
         Losses l = model.trainStep(inputs, targets, count, skip, Randomness.dropoutSeed(c.seed(), step, micro), scale, first);
-        if (!Double.isFinite(l.total())) {
-            throw new GradientSource.NonFiniteLoss("the training loss" + (c.accum() > 1 ? " of micro-batch " + (micro + 1)
-                    + " of " + c.accum() : "") + (count < B ? " on samples " + first + ".." + (first + count - 1) : "")
-                    + " is " + l.total());
-        }
         double share = (double) count / B;
         sums[0] += l.task() / c.accum() * share;
         sums[1] += l.ee() / c.accum() * share;
         sums[2] += l.quant() / c.accum() * share;
         sums[3] += l.route() / c.accum() * share;
         sums[4] += l.total() / c.accum() * share;
+        return l;
     }
 
     /** The step's losses from the summed terms. */

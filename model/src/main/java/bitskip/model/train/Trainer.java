@@ -156,7 +156,7 @@ public final class Trainer {
                 } catch (GradientSource.NonFiniteLoss bad) {
                     throw stop(metrics, step + 1, bad.getMessage());
                 }
-                if (!Double.isFinite(mean.total())) { // a data-parallel step's sum
+                if (!Double.isFinite(mean.total())) { // a data-parallel step: its workers' NaN arrives in the sum
                     throw stop(metrics, step + 1, "the training loss is " + mean.total());
                 }
                 listener.gradients(step + 1, model);
