@@ -205,7 +205,8 @@ public final class AblationCommand implements Callable<Integer> {
      * The arguments this command was given (after the subcommand name), for the report's header: the command
      * that reproduces the runs, so without --report-only (which only redraws a report), and without --parallel
      * and --spark, which decide where and how many at once the runs went, not what they computed (so the
-     * report is the same whichever way they were executed).
+     * report is the same whichever way they were executed); --data DIR becomes --data "$BITSKIP_DATA" (the
+     * same data on the reader's machine, wherever it lies there).
      */
     private List<String> commandLine() {
         return reproducingArgs(spec.commandLine().getParseResult().originalArgs());
@@ -220,6 +221,13 @@ public final class AblationCommand implements Callable<Integer> {
             }
             if (x.equals("--parallel") || (x.equals("--spark") && i + 1 < given.size() && !given.get(i + 1).startsWith("-"))) {
                 i++; // and its value
+                continue;
+            }
+            if (x.equals("--data") && i + 1 < given.size() || x.startsWith("--data=")) {
+                // the data folder is the reader's own: the report's command names it by the variable the CLI reads
+                a.add("--data");
+                a.add("\"$BITSKIP_DATA\"");
+                i += x.equals("--data") ? 1 : 0;
                 continue;
             }
             if (!x.equals("--spark")) {

@@ -33,6 +33,9 @@ class AblationThreadsTest {
         assertEquals(List.of("--out", "o", "--steps", "9"), AblationCommand.reproducingArgs(List.of(
                 "--out", "o", "--spark", "--steps", "9", "--parallel=3", "--spark=spark://h:7077")));
         assertEquals(List.of("--steps", "9"), AblationCommand.reproducingArgs(List.of("--steps", "9", "--spark")));
+        assertEquals(List.of("--data", "\"$BITSKIP_DATA\"", "--steps", "9", "--data", "\"$BITSKIP_DATA\""),
+                AblationCommand.reproducingArgs(List.of("--data", "/home/me/wt2", "--steps", "9", "--data=/x")),
+                "no absolute data path in a committed report");
     }
 
     @Test
