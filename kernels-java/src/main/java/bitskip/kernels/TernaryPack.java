@@ -68,7 +68,9 @@ public final class TernaryPack {
         for (int o = 0; o < OC; o++) {
             for (int c = 0; c < C; c++) {
                 int code = codes[o * C + c];
-                Check.arg(code >= -1 && code <= 1, "codes[" + (o * C + c) + "]", code, "must be -1, 0 or +1");
+                if (code < -1 || code > 1) { // the message built only on failure: this loop runs per weight
+                    Check.arg(false, "codes[" + (o * C + c) + "]", code, "must be -1, 0 or +1");
+                }
                 int field = code & 3; // two's complement in 2 bits: 0 -> 00, 1 -> 01, -1 -> 11
                 int at = o * rb + i2Byte(c);
                 packed[at] = (byte) (packed[at] | (field << i2Shift(c)));
@@ -85,7 +87,9 @@ public final class TernaryPack {
         for (int o = 0; o < OC; o++) {
             for (int c = 0; c < C; c++) {
                 int field = (packed[o * rb + i2Byte(c)] >> i2Shift(c)) & 3;
-                Check.arg(field != 2, "packed field of row " + o + " column " + c, field, "10 is not a ternary code");
+                if (field == 2) {
+                    Check.arg(false, "packed field of row " + o + " column " + c, field, "10 is not a ternary code");
+                }
                 codes[o * C + c] = (byte) (field == 3 ? -1 : field);
             }
         }
@@ -104,7 +108,9 @@ public final class TernaryPack {
                 for (int i = 4; i >= 0; i--) {
                     int c = 5 * j + i;
                     int code = c < C ? codes[o * C + c] : 0;
-                    Check.arg(code >= -1 && code <= 1, "codes[" + (o * C + c) + "]", code, "must be -1, 0 or +1");
+                    if (code < -1 || code > 1) {
+                        Check.arg(false, "codes[" + (o * C + c) + "]", code, "must be -1, 0 or +1");
+                    }
                     v = v * 3 + code + 1;
                 }
                 packed[o * rb + j] = (byte) v;
@@ -121,7 +127,9 @@ public final class TernaryPack {
         for (int o = 0; o < OC; o++) {
             for (int j = 0; j < rb; j++) {
                 int v = packed[o * rb + j] & 255;
-                Check.arg(v <= 242, "packed byte of row " + o + " at " + j, v, "must be at most 242 (3^5 - 1)");
+                if (v > 242) {
+                    Check.arg(false, "packed byte of row " + o + " at " + j, v, "must be at most 242 (3^5 - 1)");
+                }
                 for (int i = 0; i < 5; i++) {
                     int c = 5 * j + i;
                     if (c < C) {

@@ -55,8 +55,11 @@ public final class PackedGemm {
     static final VectorSpecies<Short> WIDE = wideSpecies(Integer.getInteger("bitskip.gemv.bits", 0));
     /** Groups of 128 columns between two flushes of the 16-bit accumulators. */
     private static final int FLUSH = 32;
-    /** Per-thread buffer of the activation codes in the wide vector's column order (grows, never shrinks). */
-    private static final ThreadLocal<short[]> INTERLEAVED = ThreadLocal.withInitial(() -> new short[0]);
+    /**
+     * Per-thread buffers of the activation codes in the wide vector's column order, one per product of a call
+     * (grow, never shrink).
+     */
+    private static final ThreadLocal<short[][]> INTERLEAVED = ThreadLocal.withInitial(() -> new short[1][]);
 
     static VectorSpecies<Short> wideSpecies(int bits) {
         if (bits == 256) {
@@ -69,32 +72,79 @@ public final class PackedGemm {
     }
 
     /**
+     * One product of {@link #ternary(int, Parallel, TernaryJob...)}: acc (N, OC) = q (N, Cp) times the packed
+     * (OC, Cp) codes, then epilogue.run(from, to) (may be null) on the thread that computed output rows
+     * [from, to) for every n, right after them: a projection's float scaling runs split over the threads with
+     * its rows still in cache instead of alone after the GEMV.
+     */
+    public record TernaryJob(int[] acc, short[] q, byte[] packed, int Cp, int OC, Parallel.Range epilogue) {
+        void check(int N) {
+            if (Cp % TernaryPack.GROUP != 0) {
+                throw new IllegalArgumentException("Cp = " + Cp + " must be a multiple of " + TernaryPack.GROUP);
+            }
+            if (q.length < (long) N * Cp || packed.length < (long) OC * (Cp / 4) || acc.length < (long) N * OC) {
+                throw new IllegalArgumentException("array too short for N=" + N + " Cp=" + Cp + " OC=" + OC);
+            }
+        }
+    }
+
+    /**
      * acc[n·OC + o] = Σ_c code[o, c]·q[n·Cp + c] for n < N, o < OC. q holds N rows of Cp shorts (Cp a multiple
      * of 128, the padding columns zero or anything: their codes are 0); packed is OC rows of Cp/4 bytes.
      */
     public static void ternary(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, Parallel par) {
-        ternary(acc, q, packed, N, Cp, OC, par, WIDE);
+        ternary(N, par, WIDE, new TernaryJob(acc, q, packed, Cp, OC, null));
     }
 
     static void ternary(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, Parallel par, VectorSpecies<Short> wide) {
-        if (Cp % TernaryPack.GROUP != 0) {
-            throw new IllegalArgumentException("Cp = " + Cp + " must be a multiple of " + TernaryPack.GROUP);
-        }
-        if (q.length < (long) N * Cp || packed.length < (long) OC * (Cp / 4) || acc.length < (long) N * OC) {
-            throw new IllegalArgumentException("array too short for N=" + N + " Cp=" + Cp + " OC=" + OC);
-        }
+        ternary(N, par, wide, new TernaryJob(acc, q, packed, Cp, OC, null));
+    }
+
+    /**
+     * Several independent products over the same N rows in one parallel call, their output rows one range
+     * split over the threads (the q, k and v projections of a layer: one wake-up of the pool and one tail
+     * instead of three; each result is the same as the product computed alone).
+     */
+    public static void ternary(int N, Parallel par, TernaryJob... jobs) {
+        ternary(N, par, WIDE, jobs);
+    }
+
+    private static void ternary(int N, Parallel par, VectorSpecies<Short> wide, TernaryJob... jobs) {
         int k = wide.length() / 16;
-        short[] qi = q;
-        if (k > 1) {
-            qi = INTERLEAVED.get();
-            if (qi.length < N * Cp) {
-                qi = new short[N * Cp];
-                INTERLEAVED.set(qi);
-            }
-            interleave(qi, q, N, Cp, k);
+        short[][] qi = new short[jobs.length][];
+        int[] start = new int[jobs.length + 1];
+        long work = 0;
+        short[][] buffers = k > 1 ? INTERLEAVED.get() : null;
+        if (buffers != null && buffers.length < jobs.length) {
+            buffers = java.util.Arrays.copyOf(buffers, jobs.length);
+            INTERLEAVED.set(buffers);
         }
-        short[] qk = qi;
-        par.forRange(OC, (long) N * Cp * OC / 4, (from, to) -> ternaryRows(acc, qk, packed, N, Cp, OC, from, to, k));
+        for (int j = 0; j < jobs.length; j++) {
+            TernaryJob t = jobs[j];
+            t.check(N);
+            qi[j] = t.q;
+            if (k > 1) {
+                if (buffers[j] == null || buffers[j].length < N * t.Cp) {
+                    buffers[j] = new short[N * t.Cp];
+                }
+                qi[j] = buffers[j];
+                interleave(qi[j], t.q, N, t.Cp, k);
+            }
+            start[j + 1] = start[j] + t.OC;
+            work += (long) N * t.Cp * t.OC / 4;
+        }
+        par.forRange(start[jobs.length], work, (from, to) -> {
+            for (int j = 0; j < jobs.length; j++) {
+                int a = Math.max(from, start[j]) - start[j], b = Math.min(to, start[j + 1]) - start[j];
+                if (a < b) {
+                    TernaryJob t = jobs[j];
+                    ternaryRows(t.acc, qi[j], t.packed, N, t.Cp, t.OC, a, b, k);
+                    if (t.epilogue != null) {
+                        t.epilogue.run(a, b);
+                    }
+                }
+            }
+        });
     }
 
     /**

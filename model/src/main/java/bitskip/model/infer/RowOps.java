@@ -1,6 +1,7 @@
 package bitskip.model.infer;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorOperators;
@@ -182,10 +183,30 @@ public final class RowOps {
     }
 
     /** relu2 in place on a[off..+n), as Activations.relu2Forward. */
-    public static void relu2(float[] a, int off, int n) {
-        for (int i = off; i < off + n; i++) {
-            float r = a[i] > 0.0f ? a[i] : 0.0f;
-            a[i] = r * r;
+    /**
+     * y[base + o] = relu2^times((float) acc[base + o] · f) for o in [from, to): the scaling of an integer GEMM's
+     * results, on lanes; the same IEEE operations per element as the scalar loop (an int converted to float,
+     * one multiply; relu2 as {@code r = v > 0 ? v : 0; r·r}, the same for -0 and for every finite v).
+     */
+    static void scaleInts(float[] y, int[] acc, int base, int from, int to, float f, int times) {
+        int o = from, L = F.length(), bound = from + (to - from) / L * L;
+        for (; o < bound; o += L) {
+            FloatVector v = ((FloatVector) IntVector.fromArray(I, acc, base + o).convertShape(VectorOperators.I2F, F, 0)).mul(f);
+            for (int t = 0; t < times; t++) {
+                FloatVector r = FloatVector.zero(F).blend(v, v.compare(VectorOperators.GT, 0.0f));
+                v = r.mul(r);
+            }
+            v.intoArray(y, base + o);
+        }
+        for (; o < to; o++) {
+            float v = acc[base + o] * f;
+            for (int t = 0; t < times; t++) {
+                float r = v > 0.0f ? v : 0.0f;
+                v = r * r;
+            }
+            y[base + o] = v;
         }
     }
+
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
 }

@@ -51,9 +51,11 @@ public final class Session {
     private long draftPasses;
 
     // scratch, planned for maxRows rows
-    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, scale, zrow, normRow, logits, row, draftLogits;
-    private final short[] qs;
-    private final int[] acc;
+    private final float[] xa, qb, kb, vb, att, ob, h1, ub, db, zrow, normRow, logits, row, draftLogits;
+    /** Codes, integer sums and row scales of each work slot (q, k and v are three products of one call). */
+    private final short[][] qs;
+    private final int[][] acc;
+    private final float[][] scale;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
     private int logitsPos = -1, logitsDepth = -1;
     /**
@@ -92,10 +94,10 @@ public final class Session {
         h1 = new float[R * m.C];
         ub = new float[R * m.F];
         db = new float[R * m.C];
-        scale = new float[R];
         zrow = new float[maxP];
-        qs = new short[R * maxCp];
-        acc = new int[R * maxOut];
+        scale = new float[3][R];
+        qs = new short[3][R * maxCp];
+        acc = new int[3][R * maxOut];
         normRow = new float[m.C];
         row = new float[m.C];
         logits = new float[m.V];
@@ -357,25 +359,23 @@ public final class Session {
             src = xa;
             srcOff = 0;
         }
-        project(y.q, src, srcOff, rows, qb);
-        project(y.k, src, srcOff, rows, kb);
-        project(y.v, src, srcOff, rows, vb);
+        PackedGemm.ternary(rows, m.par, job(0, y.q, src, srcOff, rows, qb, false),
+                job(1, y.k, src, srcOff, rows, kb, false), job(2, y.v, src, srcOff, rows, vb, false));
         Rope.forward(qb, qb, m.cos, m.sin, 1, rows, m.NH, m.HS, r0);
         Rope.forward(kb, kb, m.cos, m.sin, 1, rows, m.NKV, m.HS, r0);
         KvCache cache = kv[l];
         System.arraycopy(kb, 0, cache.k, r0 * m.KV, rows * m.KV);
         System.arraycopy(vb, 0, cache.v, r0 * m.KV, rows * m.KV);
         attention(cache, r0, rows);
-        project(y.o, att, 0, rows, ob);
+        project(y.o, att, 0, rows, ob, false);
         for (int i = 0; i < rows * C; i++) {
             ob[i] = hs[xOff + i] + ob[i];
         }
         for (int i = 0; i < rows; i++) {
             RowOps.layerNorm(h1, i * C, ob, i * C, y.attnNormW, y.attnNormB, C, eps);
         }
-        project(y.up, h1, 0, rows, ub);
-        RowOps.relu2(ub, 0, rows * m.F); // the FFN's relu2, on top of the projection's own when configured
-        project(y.down, ub, 0, rows, db);
+        project(y.up, h1, 0, rows, ub, true); // the FFN's relu2, on top of the projection's own when configured
+        project(y.down, ub, 0, rows, db, false);
         for (int i = 0; i < rows * C; i++) {
             db[i] = h1[i] + db[i];
         }
@@ -467,31 +467,38 @@ public final class Session {
         }
     }
 
-    /** y (rows, OC) = the projection of x's rows: Hadamard path or plain quantization, int GEMM, scaling. */
-    private void project(TernaryLinear p, float[] x, int xOff, int rows, float[] y) {
+    /** y (rows, OC) = the projection of x's rows (see {@link #job}); one product alone. */
+    private void project(TernaryLinear p, float[] x, int xOff, int rows, float[] y, boolean thenRelu2) {
+        PackedGemm.ternary(rows, m.par, job(0, p, x, xOff, rows, y, thenRelu2));
+    }
+
+    /**
+     * The projection y (rows, OC) of x's rows as a product for {@link PackedGemm#ternary(int, Parallel,
+     * PackedGemm.TernaryJob...)}: the rows quantized here (Hadamard path or plain quantization) into the codes of
+     * a work slot (one per product of the same call), the scaling as its epilogue: (float) acc · f on float lanes,
+     * then the projection's relu2 where configured and relu2 again when thenRelu2 (the FFN's own, fused here),
+     * the scalar code's operations element by element ({@link RowOps#scaleInts}).
+     */
+    private PackedGemm.TernaryJob job(int slot, TernaryLinear p, float[] x, int xOff, int rows, float[] y,
+                                      boolean thenRelu2) {
         int bits = m.config.projectionBits();
         boolean had = m.config.hadamard();
         float eps = m.config.lnEps();
+        short[] qs = this.qs[slot];
+        int[] acc = this.acc[slot];
+        float[] scale = this.scale[slot];
         for (int i = 0; i < rows; i++) {
             scale[i] = had
                     ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
                             p.lnBias, eps, bits, zrow)
                     : RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits);
         }
-        PackedGemm.ternary(acc, qs, p.packed, rows, p.Cp, p.OC, m.par);
         float Q = (float) ((1 << (bits - 1)) - 1);
-        boolean relu2 = m.config.projectionRelu2();
-        for (int i = 0; i < rows; i++) {
-            float f = (p.alpha * scale[i]) / Q;
-            int base = i * p.OC;
-            for (int o = 0; o < p.OC; o++) {
-                float v = acc[base + o] * f;
-                if (relu2) {
-                    float r = v > 0.0f ? v : 0.0f;
-                    v = r * r;
-                }
-                y[base + o] = v;
+        int relu2s = (m.config.projectionRelu2() ? 1 : 0) + (thenRelu2 ? 1 : 0);
+        return new PackedGemm.TernaryJob(acc, qs, p.packed, p.Cp, p.OC, (from, to) -> {
+            for (int i = 0; i < rows; i++) {
+                RowOps.scaleInts(y, acc, i * p.OC, from, to, (p.alpha * scale[i]) / Q, relu2s);
             }
-        }
+        });
     }
 }

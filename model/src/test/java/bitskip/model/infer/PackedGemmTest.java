@@ -109,4 +109,40 @@ class PackedGemmTest {
             }
         }
     }
+
+    @Test
+    void severalProductsInOneCallEqualEachAloneAndEachEpilogueSeesItsRowsOnce() {
+        Random r = new Random(11);
+        int N = 2;
+        int[][] shapes = {{512, 512}, {512, 256}, {384, 1000}}; // (Cp, OC): a chunk may straddle two products
+        PackedGemm.TernaryJob[] jobs = new PackedGemm.TernaryJob[shapes.length];
+        int[][] alone = new int[shapes.length][], seen = new int[shapes.length][];
+        for (int j = 0; j < shapes.length; j++) {
+            int Cp = shapes[j][0], OC = shapes[j][1];
+            byte[] codes = new byte[OC * Cp], packed = new byte[OC * TernaryPack.i2RowBytes(Cp)];
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = (byte) (r.nextInt(3) - 1);
+            }
+            TernaryPack.packI2(packed, codes, OC, Cp);
+            short[] q = new short[N * Cp];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (short) (r.nextInt(255) - 127);
+            }
+            alone[j] = new int[N * OC];
+            PackedGemm.ternary(alone[j], q, packed, N, Cp, OC, Parallel.serial());
+            int[] count = seen[j] = new int[OC];
+            jobs[j] = new PackedGemm.TernaryJob(new int[N * OC], q, packed, Cp, OC, (from, to) -> {
+                for (int o = from; o < to; o++) {
+                    count[o]++;
+                }
+            });
+        }
+        PackedGemm.ternary(N, new Parallel(2), jobs);
+        for (int j = 0; j < shapes.length; j++) {
+            assertArrayEquals(alone[j], jobs[j].acc(), "product " + j);
+            for (int o = 0; o < shapes[j][1]; o++) {
+                assertEquals(1, seen[j][o], "product " + j + " row " + o + " epilogue calls");
+            }
+        }
+    }
 }

@@ -78,4 +78,31 @@ class RowOpsTest {
             }
         }
     }
+
+    @Test
+    void vectorScalingEqualsTheScalarLoop() {
+        Random r = new Random(3);
+        int n = 301;
+        int[] acc = new int[n];
+        for (int i = 0; i < n; i++) {
+            acc[i] = i % 7 == 0 ? 0 : r.nextInt(2_000_001) - 1_000_000;
+        }
+        for (float f : new float[] {3.1e-5f, -7.7e-4f, 1.0f}) {
+            for (int times = 0; times <= 2; times++) {
+                for (int[] range : new int[][] {{0, n - 4}, {5, 290}, {17, 18}, {40, 40}}) { // rows from base 4
+                    float[] y = new float[n];
+                    RowOps.scaleInts(y, acc, 4, range[0], range[1], f, times);
+                    for (int o = range[0]; o < range[1]; o++) {
+                        float v = acc[4 + o] * f;
+                        for (int t = 0; t < times; t++) {
+                            float q = v > 0.0f ? v : 0.0f;
+                            v = q * q;
+                        }
+                        assertEquals(Float.floatToRawIntBits(v), Float.floatToRawIntBits(y[4 + o]),
+                                "f " + f + " relu2 x" + times + " element " + o);
+                    }
+                }
+            }
+        }
+    }
 }
