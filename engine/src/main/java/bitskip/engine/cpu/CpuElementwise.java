@@ -53,42 +53,120 @@ final class CpuElementwise {
         return of(sp.tensor()).need(sp.offset() + (long) n, what + " offset + n").bb;
     }
 
-    /** Elements [lo, end) in whole vectors; returns end. */
+    /**
+     * Elements [lo, end) in whole vectors with op's loop; returns end, or lo for an op with no vector loop (the
+     * sigmoids' exp is evaluated in double: scalar only).
+     *
+     * <p>One small method per op, called through a table: with every op's loop in one method, C2 (JDK 17)
+     * reached its node-count cutoff while inlining the Vector API's operations and compiled the rest as calls
+     * that box each vector (gigabytes of garbage per training step, measured with a JFR allocation profile).
+     * Here each op's loop is a compilation unit of its own, and the call between them carries only numbers.
+     */
     private static int vectorRange(Pointwise op, ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo,
                                    float s, int lo, int end) {
-        FloatVector zero = FloatVector.zero(S);
+        VectorLoop loop = VECTOR[op.ordinal()];
+        if (loop == null) {
+            return lo;
+        }
+        loop.run(o, oo, x, ao, y, bo, s, lo, end);
+        return end;
+    }
+
+    @FunctionalInterface
+    private interface VectorLoop {
+        void run(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end);
+    }
+
+    private static final VectorLoop[] VECTOR = new VectorLoop[Pointwise.values().length];
+
+    static {
+        VECTOR[Pointwise.FILL.ordinal()] = CpuElementwise::fill;
+        VECTOR[Pointwise.ADD.ordinal()] = CpuElementwise::add;
+        VECTOR[Pointwise.SCALE.ordinal()] = CpuElementwise::scale;
+        VECTOR[Pointwise.MUL.ordinal()] = CpuElementwise::mul;
+        VECTOR[Pointwise.MUL_ADD.ordinal()] = CpuElementwise::mulAdd;
+        VECTOR[Pointwise.RELU.ordinal()] = CpuElementwise::relu;
+        VECTOR[Pointwise.RELU_BACKWARD.ordinal()] = CpuElementwise::reluBackward;
+        VECTOR[Pointwise.RELU2.ordinal()] = CpuElementwise::relu2;
+        VECTOR[Pointwise.RELU2_BACKWARD.ordinal()] = CpuElementwise::relu2Backward;
+        VECTOR[Pointwise.SQUARED_ERROR_BACKWARD.ordinal()] = CpuElementwise::squaredErrorBackward;
+        VECTOR[Pointwise.TERNARY.ordinal()] = CpuElementwise::ternary;
+    }
+
+    private static void fill(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        FloatVector r = FloatVector.broadcast(S, s);
         for (int i = lo; i < end; i += VL) {
-            FloatVector r;
-            switch (op) {
-                case FILL -> r = FloatVector.broadcast(S, s);
-                case ADD -> r = ld(x, ao + i).add(ld(y, bo + i));
-                case SCALE -> r = ld(x, ao + i).mul(s);
-                case MUL -> r = ld(x, ao + i).mul(ld(y, bo + i));
-                case MUL_ADD -> r = ld(o, oo + i).add(ld(x, ao + i).mul(ld(y, bo + i)));
-                case RELU -> r = ld(x, ao + i).max(0.0f);
-                case RELU_BACKWARD -> r = ld(o, oo + i).add(ld(x, ao + i), ld(y, bo + i).compare(VectorOperators.GT, 0.0f));
-                case RELU2 -> {
-                    FloatVector v = ld(x, ao + i).max(0.0f);
-                    r = v.mul(v);
-                }
-                case RELU2_BACKWARD -> {
-                    FloatVector xv = ld(y, bo + i);
-                    VectorMask<Float> pos = xv.compare(VectorOperators.GT, 0.0f);
-                    r = ld(o, oo + i).add(ld(x, ao + i).mul(2.0f).mul(xv), pos);
-                }
-                case SQUARED_ERROR_BACKWARD -> r = ld(o, oo + i).add(ld(x, ao + i).sub(ld(y, bo + i)).mul(s * 2.0f));
-                case TERNARY -> {
-                    FloatVector v = ld(x, ao + i);
-                    float thr = 0.5f * s;
-                    r = zero.blend(s, v.compare(VectorOperators.GT, thr)).blend(-s, v.compare(VectorOperators.LT, -thr));
-                }
-                default -> {
-                    return i; // the sigmoid's exp is evaluated in double: scalar only
-                }
-            }
             st(r, o, oo + i);
         }
-        return end;
+    }
+
+    private static void add(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(x, ao + i).add(ld(y, bo + i)), o, oo + i);
+        }
+    }
+
+    private static void scale(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(x, ao + i).mul(s), o, oo + i);
+        }
+    }
+
+    private static void mul(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(x, ao + i).mul(ld(y, bo + i)), o, oo + i);
+        }
+    }
+
+    private static void mulAdd(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(o, oo + i).add(ld(x, ao + i).mul(ld(y, bo + i))), o, oo + i);
+        }
+    }
+
+    private static void relu(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(x, ao + i).max(0.0f), o, oo + i);
+        }
+    }
+
+    private static void reluBackward(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo,
+                                     int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(o, oo + i).add(ld(x, ao + i), ld(y, bo + i).compare(VectorOperators.GT, 0.0f)), o, oo + i);
+        }
+    }
+
+    private static void relu2(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            FloatVector v = ld(x, ao + i).max(0.0f);
+            st(v.mul(v), o, oo + i);
+        }
+    }
+
+    private static void relu2Backward(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo,
+                                      int end) {
+        for (int i = lo; i < end; i += VL) {
+            FloatVector xv = ld(y, bo + i);
+            VectorMask<Float> pos = xv.compare(VectorOperators.GT, 0.0f);
+            st(ld(o, oo + i).add(ld(x, ao + i).mul(2.0f).mul(xv), pos), o, oo + i);
+        }
+    }
+
+    private static void squaredErrorBackward(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s,
+                                             int lo, int end) {
+        for (int i = lo; i < end; i += VL) {
+            st(ld(o, oo + i).add(ld(x, ao + i).sub(ld(y, bo + i)).mul(s * 2.0f)), o, oo + i);
+        }
+    }
+
+    private static void ternary(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
+        FloatVector zero = FloatVector.zero(S);
+        float thr = 0.5f * s;
+        for (int i = lo; i < end; i += VL) {
+            FloatVector v = ld(x, ao + i);
+            st(zero.blend(s, v.compare(VectorOperators.GT, thr)).blend(-s, v.compare(VectorOperators.LT, -thr)), o, oo + i);
+        }
     }
 
     /** One element: byte offsets io, ia, ib. The reference's expression, in its order. */

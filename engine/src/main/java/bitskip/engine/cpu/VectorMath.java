@@ -2,8 +2,8 @@ package bitskip.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Transcendental functions on float lanes built only from operations IEEE 754 defines exactly (add, multiply,
@@ -29,26 +29,61 @@ public final class VectorMath {
     /** 1.5·2^23: (v + M) − M rounds v to an integer, half to even, for |v| <= 2^22. */
     private static final float RINT_MAGIC = 12582912.0f;
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    // The constants as vectors built once. Same operations and bits as the scalar overloads (x.mul(c) is
+    // x.mul(broadcast(c))), but each scalar overload inlines a broadcast too, and with them this method alone
+    // filled C2's (JDK 17) inlining node budget: a loop around exp then compiled its next vector load or store
+    // as a call that boxes the vector (gigabytes of garbage per training step, measured).
+    private static final FloatVector V_LO = FloatVector.broadcast(S, LO), V_HI = FloatVector.broadcast(S, HI),
+            V_LOG2E = FloatVector.broadcast(S, LOG2E), V_RINT = FloatVector.broadcast(S, RINT_MAGIC),
+            V_LN2_HI = FloatVector.broadcast(S, LN2_HI), V_LN2_LO = FloatVector.broadcast(S, LN2_LO),
+            P0 = FloatVector.broadcast(S, 1.9875691500e-4f), P1 = FloatVector.broadcast(S, 1.3981999507e-3f),
+            P2 = FloatVector.broadcast(S, 8.3334519073e-3f), P3 = FloatVector.broadcast(S, 4.1665795894e-2f),
+            P4 = FloatVector.broadcast(S, 1.6666665459e-1f), P5 = FloatVector.broadcast(S, 5.0000001201e-1f),
+            ONE = FloatVector.broadcast(S, 1.0f), ZERO = FloatVector.zero(S),
+            INF = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+    private static final IntVector EXP_BIAS = IntVector.broadcast(VectorSpecies.of(int.class, S.vectorShape()),
+            127 - 0x4B400000);
+
     /**
-     * exp on every lane, within 2 ulp of {@code Math.exp} for normal results (Cephes' expf polynomial on
-     * [−ln2/2, ln2/2], then a scale by 2^k built in the exponent bits). Lanes below {@value #LO} give 0 (where
-     * {@code Math.exp} gives a subnormal), above {@value #HI} +∞; NaN stays NaN.
+     * exp on every lane of a vector of the preferred species, within 2 ulp of {@code Math.exp} for normal results
+     * (Cephes' expf polynomial on [−ln2/2, ln2/2], then a scale by 2^k built in the exponent bits). Lanes below
+     * {@value #LO} give 0 (where {@code Math.exp} gives a subnormal), above {@value #HI} +∞; NaN stays NaN.
      */
     public static FloatVector exp(FloatVector x) {
-        FloatVector xc = x.max(LO).min(HI);
-        FloatVector k = xc.mul(LOG2E).add(RINT_MAGIC).sub(RINT_MAGIC);
-        FloatVector r = xc.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));
-        FloatVector p = r.mul(1.9875691500e-4f).add(1.3981999507e-3f)
-                .mul(r).add(8.3334519073e-3f)
-                .mul(r).add(4.1665795894e-2f)
-                .mul(r).add(1.6666665459e-1f)
-                .mul(r).add(5.0000001201e-1f)
-                .mul(r.mul(r)).add(r).add(1.0f);
-        IntVector bits = ((IntVector) k.convert(VectorOperators.F2I, 0))
-                .add(127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector xc = x.max(V_LO).min(V_HI);
+        FloatVector k = xc.mul(V_LOG2E).add(V_RINT).sub(V_RINT);
+        FloatVector r = xc.sub(k.mul(V_LN2_HI)).sub(k.mul(V_LN2_LO));
+        FloatVector p = r.mul(P0).add(P1)
+                .mul(r).add(P2)
+                .mul(r).add(P3)
+                .mul(r).add(P4)
+                .mul(r).add(P5)
+                .mul(r.mul(r)).add(r).add(ONE);
+        // 2^k in the exponent bits. Not k.convert(F2I): JDK 17 has no vector instruction for it and falls back to
+        // a per-lane loop that allocates arrays (measured 50x slower). k is an integer in [-126, 128], so
+        // k + 1.5·2^23 is exact and its bits are 0x4B400000 + k.
+        IntVector bits = k.add(V_RINT).reinterpretAsInts().add(EXP_BIAS).lanewise(VectorOperators.LSHL, 23);
         FloatVector y = p.mul(bits.reinterpretAsFloats());
-        VectorMask<Float> under = x.compare(VectorOperators.LT, LO);
-        VectorMask<Float> over = x.compare(VectorOperators.GT, HI);
-        return y.blend(0.0f, under).blend(Float.POSITIVE_INFINITY, over);
+        return y.blend(ZERO, x.compare(VectorOperators.LT, V_LO)).blend(INF, x.compare(VectorOperators.GT, V_HI));
+    }
+
+    /**
+     * {@link #exp} for lanes known to be ≤ 0, −∞ or NaN (a softmax's x − max): the same bits there, without the
+     * upper clamp and the +∞ blend, which never apply to such lanes. Fewer vector operations keep a loop around
+     * it within C2's inlining node budget (see {@link #exp}).
+     */
+    public static FloatVector expNonPositive(FloatVector x) {
+        FloatVector xc = x.max(V_LO);
+        FloatVector k = xc.mul(V_LOG2E).add(V_RINT).sub(V_RINT);
+        FloatVector r = xc.sub(k.mul(V_LN2_HI)).sub(k.mul(V_LN2_LO));
+        FloatVector p = r.mul(P0).add(P1)
+                .mul(r).add(P2)
+                .mul(r).add(P3)
+                .mul(r).add(P4)
+                .mul(r).add(P5)
+                .mul(r.mul(r)).add(r).add(ONE);
+        IntVector bits = k.add(V_RINT).reinterpretAsInts().add(EXP_BIAS).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats()).blend(ZERO, x.compare(VectorOperators.LT, V_LO));
     }
 }

@@ -84,4 +84,26 @@ class VectorMathTest {
         }
         assertEquals(1.0f, scalarExp(0.0f));
     }
+
+    @Test
+    void expNonPositiveEqualsExpWhereItApplies() {
+        Random rnd = new Random(2);
+        float[] x = new float[S.length() * 2048], a = new float[x.length], b = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (-rnd.nextDouble() * (i % 3 == 0 ? 100 : 10));
+        }
+        x[0] = Float.NaN;
+        x[1] = Float.NEGATIVE_INFINITY;
+        x[2] = -0.0f;
+        x[3] = 0.0f;
+        x[4] = -87.3365447505531f;
+        x[5] = Math.nextDown(-87.3365447505531f);
+        for (int i = 0; i < x.length; i += S.length()) {
+            VectorMath.exp(FloatVector.fromArray(S, x, i)).intoArray(a, i);
+            VectorMath.expNonPositive(FloatVector.fromArray(S, x, i)).intoArray(b, i);
+        }
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Float.floatToRawIntBits(a[i]), Float.floatToRawIntBits(b[i]), "x = " + x[i]);
+        }
+    }
 }
