@@ -500,6 +500,34 @@ public interface Backend extends AutoCloseable {
         upload(dpExit, d);
     }
 
+    // ==== composites: the residual adapter of an early exit ============================================
+
+    /**
+     * An early exit's residual adapter (kernel {@code ExitAdapter.forward}): a.ln = LayerNorm(a.h) (saving its
+     * statistics), a.out = a.h + a.ln · p.wᵀ for N rows of C, p.w (C, C).
+     */
+    default void exitAdapterForward(int N, int C, float eps, AdapterParams p, AdapterActs a) {
+        if (a.out() == a.h()) {
+            throw new IllegalArgumentException("exitAdapterForward: out must not be h (" + a.h().name() + ")");
+        }
+        layerNormForward(a.ln(), a.lnStats(), a.h(), p.norm(), N, C, eps);
+        copy(a.out(), a.h(), N * C);
+        gemm(new Gemm(N, C, C, 1.0f, Mat.of(a.ln(), C), Mat.transposeOf(p.w(), C), 1.0f, Mat.of(a.out(), C), null));
+    }
+
+    /**
+     * The adapter's backward (kernel {@code ExitAdapter.backward}): accumulates dh (the residual, then the
+     * LayerNorm's input gradient) and grads from dout (N, C); dln (N, C) is scratch, overwritten.
+     */
+    default void exitAdapterBackward(int N, int C, AdapterParams p, AdapterActs a, Tensor dout, Tensor dh,
+                                     AdapterParams grads, Tensor dln) {
+        pointwise(Pointwise.ADD, dh.at(0), dh.at(0), dout.at(0), N * C, 0.0f);
+        pointwise(Pointwise.FILL, dln.at(0), null, null, N * C, 0.0f);
+        gemm(Gemm.linearInputGrad(dln, dout, p.w(), N, C, C));
+        gemm(Gemm.linearWeightGrad(grads.w(), dout, a.ln(), N, C, C));
+        layerNormBackward(dh, grads.norm(), dln, a.h(), p.norm(), a.lnStats(), N, C);
+    }
+
     // ==== composites: the LM head and its loss ========================================================
 
     /**
