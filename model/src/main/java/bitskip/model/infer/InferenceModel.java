@@ -16,7 +16,9 @@ import java.util.function.Function;
  * dropout, no layer skipping): W1.58 weights and per-token absmax activations of
  * {@code config.projectionBits()} bits, through integer kernels (int8 × ternary, int32 accumulation; see
  * {@code bitskip.kernels.TernaryMatmul}). Sessions ({@link Session}) hold the KV caches; the model itself
- * is immutable and may serve several sessions, one thread each.
+ * is immutable and may serve several sessions, one thread each. Under {@code exit_head = adapter} every
+ * early exit l &lt; L−1 applies its residual adapter ({@link ExitAdapters}) before the final norm and the
+ * head, whichever head (f32, int8, draft) reads it.
  */
 public final class InferenceModel {
     public final BitSkipConfig config;
@@ -27,6 +29,8 @@ public final class InferenceModel {
     final LmHead head;
     /** The draft head of self-speculation, or null. */
     final DraftHead draft;
+    /** The early exits' residual adapters, or null under exit_head = shared. */
+    final ExitAdapters adapters;
     final float[] cos, sin;
     final Parallel par;
 
@@ -37,12 +41,41 @@ public final class InferenceModel {
         float[] routerNormW, routerNormB, fc1W, fc1B, fc2W, fc2B;
     }
 
+    /**
+     * The residual adapters h + W_l·LN_l(h) of the early exits l &lt; L−1 (exit_head = adapter), float, under
+     * the training names {@code exit_heads.<l>.norm.weight}, {@code .norm.bias}, {@code .proj.weight}.
+     */
+    static final class ExitAdapters {
+        final float[][] normW, normB, w;
+
+        ExitAdapters(BitSkipConfig c, Function<String, float[]> get) {
+            int n = c.nLayers() - 1;
+            normW = new float[n][];
+            normB = new float[n][];
+            w = new float[n][];
+            for (int l = 0; l < n; l++) {
+                normW[l] = get.apply(adapterName(l, "norm.weight"));
+                normB[l] = get.apply(adapterName(l, "norm.bias"));
+                w[l] = get.apply(adapterName(l, "proj.weight"));
+            }
+        }
+
+        /** The adapters a configuration implies, or null for the shared head. */
+        static ExitAdapters of(BitSkipConfig c, Function<String, float[]> get) {
+            return c.exitHead().equals("adapter") ? new ExitAdapters(c, get) : null;
+        }
+    }
+
+    static String adapterName(int l, String what) {
+        return "exit_heads." + l + "." + what;
+    }
+
     /** The projections of a block, in the order of the training model's parameter list. */
     static final String[] PROJECTIONS = {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.o_proj",
             "ffn.up_proj", "ffn.down_proj"};
 
     InferenceModel(BitSkipConfig c, float[] wte, float[] wpe, Layer[] layers, float[] finalNormW,
-                   float[] finalNormB, LmHead head, DraftHead draft, Parallel par) {
+                   float[] finalNormB, ExitAdapters adapters, LmHead head, DraftHead draft, Parallel par) {
         if (!c.ternary()) {
             throw new IllegalArgumentException("invalid configuration: ternary = false: a deployed model needs "
                     + "ternary weights (this one was trained with full-precision projections)");
@@ -63,6 +96,11 @@ public final class InferenceModel {
         this.layers = layers;
         this.finalNormW = finalNormW;
         this.finalNormB = finalNormB;
+        if ((adapters != null) != c.exitHead().equals("adapter")) {
+            throw new IllegalArgumentException("exit_head = " + c.exitHead() + " but the model was given "
+                    + (adapters == null ? "no" : "") + " exit adapters");
+        }
+        this.adapters = adapters;
         if (head.rows != c.vocabSize() || head.C != c.dModel()) {
             throw new IllegalArgumentException("the LM head is " + head.rows + " x " + head.C + " but the configuration "
                     + "implies " + c.vocabSize() + " x " + c.dModel());
@@ -77,19 +115,19 @@ public final class InferenceModel {
 
     /** This model computing on other threads (the weights are shared, not copied). */
     public InferenceModel withParallel(Parallel p) {
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head, draft, p);
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, adapters, head, draft, p);
     }
 
     /** This model with its LM head in format f (int8: quantized per row; the draft head follows). */
     public InferenceModel withHead(LmHead.Format f) {
         LmHead h = head.as(f);
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, h,
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, adapters, h,
                 draft == null ? null : new DraftHead(draft.ids, h), par);
     }
 
     /** This model with a draft head of the given vocabulary subset (ascending ids), or none for null. */
     public InferenceModel withDraft(int[] ids) {
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head,
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, adapters, head,
                 ids == null ? null : new DraftHead(ids, head), par);
     }
 
@@ -121,7 +159,7 @@ public final class InferenceModel {
         }
         return new InferenceModel(c, get.apply("tok_embeddings.weight"),
                 c.learnedPositions() ? get.apply("pos_embeddings.weight") : null, layers,
-                get.apply("final_norm.weight"), get.apply("final_norm.bias"),
+                get.apply("final_norm.weight"), get.apply("final_norm.bias"), ExitAdapters.of(c, get),
                 LmHead.f32(get.apply("lm_head.weight"), c.vocabSize(), c.dModel()), null, par);
     }
 
@@ -199,6 +237,11 @@ public final class InferenceModel {
         }
         out.put("final_norm.weight", new int[] {C});
         out.put("final_norm.bias", new int[] {C});
+        for (int l = 0; c.exitHead().equals("adapter") && l < c.nLayers() - 1; l++) {
+            out.put(adapterName(l, "norm.weight"), new int[] {C});
+            out.put(adapterName(l, "norm.bias"), new int[] {C});
+            out.put(adapterName(l, "proj.weight"), new int[] {C, C});
+        }
         return out;
     }
 
@@ -215,6 +258,19 @@ public final class InferenceModel {
         }
         if (name.equals("final_norm.bias")) {
             return finalNormB;
+        }
+        if (name.startsWith("exit_heads.") && adapters != null) {
+            int dot = name.indexOf('.', 11);
+            int l = dot < 0 ? -1 : Integer.parseInt(name.substring(11, dot));
+            if (l < 0 || l >= adapters.w.length) {
+                return null;
+            }
+            return switch (name.substring(dot + 1)) {
+                case "norm.weight" -> adapters.normW[l];
+                case "norm.bias" -> adapters.normB[l];
+                case "proj.weight" -> adapters.w[l];
+                default -> null;
+            };
         }
         for (TernaryLinear p : projections()) {
             if (name.equals(p.name + ".norm.weight")) {

@@ -2,6 +2,7 @@ package bitskip.model.infer;
 
 import bitskip.engine.cpu.Lanes;
 import bitskip.engine.cpu.VectorMath;
+import bitskip.kernels.ExitAdapter;
 import bitskip.kernels.Rope;
 import bitskip.kernels.Router;
 import jdk.incubator.vector.FloatVector;
@@ -55,6 +56,8 @@ public final class Session {
     private final short[] qs;
     private final int[] acc;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
+    /** An exit adapter's input row, output row and LayerNorm output (exit_head = adapter). */
+    private final float[] aIn, aOut, aLn;
     private int logitsPos = -1, logitsDepth = -1;
     /**
      * Logits of a block of consecutive positions computed by {@link #prepareLogits} in one pass over the head:
@@ -105,6 +108,9 @@ public final class Session {
         rRstd = new float[1];
         rHidden = new float[m.H];
         pOut = new float[1];
+        aIn = new float[m.adapters == null ? 0 : m.C];
+        aOut = new float[aIn.length];
+        aLn = new float[aIn.length];
     }
 
     public InferenceModel model() {
@@ -247,8 +253,8 @@ public final class Session {
 
     /**
      * The logits (V) of position pos at its frontier: final LayerNorm and the shared head on its hidden state
-     * (the full model's output when the frontier is the last layer, the exit's otherwise). The array is
-     * reused by the next call.
+     * (the full model's output when the frontier is the last layer, the exit's otherwise, after the exit's
+     * adapter where it has one). The array is reused by the next call.
      */
     public float[] logits(int pos) {
         checkPos(pos);
@@ -304,15 +310,29 @@ public final class Session {
         headPasses++;
     }
 
+    /**
+     * The final LayerNorm of positions [pos, pos + count) at their frontiers; a position whose frontier is an
+     * early exit l &lt; L−1 with an adapter goes through it first (the kernel itself, one row: the training
+     * model's bits).
+     */
     private void finalNorm(float[] norm, int pos, int count) {
         for (int i = 0; i < count; i++) {
-            RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            int l = frontier[pos + i] - 1;
+            if (m.adapters != null && l >= 0 && l < m.L - 1) {
+                InferenceModel.ExitAdapters a = m.adapters;
+                System.arraycopy(hs, (pos + i) * m.C, aIn, 0, m.C);
+                ExitAdapter.forward(aOut, aLn, rMean, rRstd, aIn, a.normW[l], a.normB[l], a.w[l], 1, m.C, m.config.lnEps());
+                RowOps.layerNorm(norm, i * m.C, aOut, 0, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            } else {
+                RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            }
         }
     }
 
     /**
      * The draft head's logits (V_d, in the order of {@code model().draft().ids}) of position pos at its
-     * frontier: the final LayerNorm and the rows of the head for the draft vocabulary, computed exactly as
+     * frontier: the exit's adapter where it has one, the final LayerNorm and the rows of the head for the
+     * draft vocabulary, computed exactly as
      * the same rows of {@link #logits} (bit-identical values, a V_d/V share of the bytes). The array is reused by
      * the next call.
      */

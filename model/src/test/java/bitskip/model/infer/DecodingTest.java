@@ -3,8 +3,10 @@ package bitskip.model.infer;
 import static org.junit.jupiter.api.Assertions.*;
 
 import bitskip.model.config.BitSkipConfig;
+import bitskip.model.config.Configs;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -14,12 +16,36 @@ import org.junit.jupiter.api.io.TempDir;
 class DecodingTest {
     static InferenceModel trained;
     static InferenceModel random;
+    /** Trained with exit adapters (exit_head = adapter, the early-exit gradient kept off the shared head). */
+    static InferenceModel adapted;
 
     @BeforeAll
     static void models(@TempDir Path dir) throws Exception {
         BitSkipConfig c = Micro.config("paper", "bitskip", 48);
         trained = InferenceModel.of(Micro.trained(c, 40, dir.resolve("run")), new Parallel(2));
         random = InferenceModel.of(Micro.training(Micro.config("reference", "bitskip", 48), 1, 3), Parallel.serial());
+        BitSkipConfig a = Configs.override(c, Map.of("exit_head", "adapter", "exit_head_grad_stop", "true"), "test");
+        adapted = InferenceModel.of(Micro.trained(a, 40, dir.resolve("adapted")), new Parallel(2));
+    }
+
+    @Test
+    void theAdaptedModelsExitsHaveTrainedAdapters() {
+        for (float[] w : adapted.adapters.w) {
+            double s = 0;
+            for (float x : w) {
+                s += Math.abs(x);
+            }
+            assertTrue(s > 0, "training moved the adapter off zero");
+        }
+        // its early exits differ from the shared head's on the same hidden state
+        Session s = adapted.newSession(4);
+        int[] p = prompt(6, 1);
+        s.advance(p, 1, null);
+        float[] exit = s.logits(5).clone();
+        float[] h = s.hidden(5), norm = new float[h.length], plain = new float[adapted.vocabSize()];
+        RowOps.layerNorm(norm, 0, h, 0, adapted.finalNormW, adapted.finalNormB, h.length, adapted.config.lnEps());
+        adapted.head.forward(plain, norm, 0, 1, Parallel.serial());
+        assertFalse(Arrays.equals(exit, plain), "exit 1 goes through its adapter");
     }
 
     static int[] prompt(int n, long seed) {
@@ -40,7 +66,7 @@ class DecodingTest {
     @Test
     void greedySelfSpeculativeEqualsGreedyFullModel() {
         int accepted = 0;
-        for (InferenceModel m : new InferenceModel[] {trained, random}) {
+        for (InferenceModel m : new InferenceModel[] {trained, random, adapted}) {
             for (long seed : new long[] {0, 1, 2}) {
                 int[] p = prompt(3 + (int) seed * 4, seed);
                 int[] full = greedy(m, p, 30, Strategies.full());
@@ -79,7 +105,7 @@ class DecodingTest {
     @Test
     void greedySelfSpeculationWithTheInt8AndDraftHeadsEqualsGreedyFullModel() {
         int drafted = 0, accepted = 0;
-        for (InferenceModel base : new InferenceModel[] {trained, random}) {
+        for (InferenceModel base : new InferenceModel[] {trained, random, adapted}) {
             for (LmHead.Format f : LmHead.Format.values()) {
                 for (int vd : new int[] {0, 6, 40}) {
                     InferenceModel m = base.withHead(f).withDraft(vd == 0 ? null : draftIds(base, vd));

@@ -40,6 +40,20 @@ class CheckpointTest {
         }
         BitSkipModel b = new BitSkipModel(Presets.build("micro", "paper", "baseline"), new JavaBackend(), 1);
         assertNull(b.params().get("layers.0.attn.q_proj.norm.weight"), "BitLinear has no LayerNorm of its own");
+        assertNull(b.params().get("exit_heads.0.proj.weight"), "the shared head has no per-exit parameters");
+        BitSkipConfig ac = Configs.override(Presets.build("micro", "paper", "ee-only"), Map.of("exit_head", "adapter"), "t");
+        BitSkipModel a = new BitSkipModel(ac, new JavaBackend(), 1);
+        int d = ac.dModel();
+        for (int l = 0; l < ac.nLayers() - 1; l++) {
+            assertShape(a, "exit_heads." + l + ".norm.weight", d);
+            assertShape(a, "exit_heads." + l + ".norm.bias", d);
+            assertShape(a, "exit_heads." + l + ".proj.weight", d, d);
+        }
+        assertNull(a.params().get("exit_heads." + (ac.nLayers() - 1) + ".proj.weight"), "the last layer exits plainly");
+        a.initialize(5);
+        float[] w = new float[d * d];
+        a.backend().download(a.params().get("exit_heads.0.proj.weight").value, w);
+        assertArrayEquals(new float[d * d], w, "an adapter starts at zero (the identity)");
     }
 
     private static void assertShape(BitSkipModel m, String name, int... shape) {
