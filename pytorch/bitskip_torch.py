@@ -26,6 +26,8 @@ Semantics in one place (they are the contract with the Java side):
       exit_head "shared":  exit_l = Head(FinalLN(h_l))            (FinalLN only if ee_final_norm)
       exit_head "adapter": exit_l = Head(FinalLN(h_l + W_l LN_l(h_l))), W_l [d, d] float, zero at init,
                            parameters exit_heads.<l>.norm.{weight,bias}, exit_heads.<l>.proj.weight
+      exit_head "lowrank": exit_l = FinalLN(h_l) (W + U_l D_l)^T, rank exit_rank, U_l [V, r] zero at init,
+                           parameters exit_heads.<l>.down.weight [r, d] (D_l), exit_heads.<l>.up.weight (U_l)
       exit_head_grad_stop: the exits l < L-1 see FinalLN's and the head's weights detached (their loss
                            trains the trunk and the adapters, not the shared head)
 """
@@ -54,11 +56,11 @@ CHOICES = {
     "route_loss": ("per_token", "batch_mean"),
     "quant_loss": ("l2", "mse"),
     "init": ("paper", "reference"),
-    "exit_head": ("shared", "adapter"),
+    "exit_head": ("shared", "adapter", "lowrank"),
 }
 
 # keys added after the first golden files; a config without them means these values
-ADDED_DEFAULTS = {"exit_head": "shared", "exit_head_grad_stop": False}
+ADDED_DEFAULTS = {"exit_head": "shared", "exit_head_grad_stop": False, "exit_rank": 0}
 
 # optimizer keys that may travel in the same JSON (golden metadata); not part of the model config
 OPTIM_DEFAULTS = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8,
@@ -96,6 +98,7 @@ class BitSkipConfig:
     init: str
     exit_head: str = "shared"
     exit_head_grad_stop: bool = False
+    exit_rank: int = 0
 
     @staticmethod
     def from_dict(d):
@@ -125,6 +128,11 @@ class BitSkipConfig:
             raise ValueError("exit_head_grad_stop must be a bool")
         if (self.exit_head != "shared" or self.exit_head_grad_stop) and not self.lambda_ee > 0:
             raise ValueError("exit_head other than shared, or exit_head_grad_stop, needs lambda_ee > 0")
+        if self.exit_head == "lowrank":
+            if not 1 <= self.exit_rank <= min(self.d_model, self.vocab_size):
+                raise ValueError("exit_rank must be in [1, min(d_model, vocab_size)] for exit_head lowrank")
+        elif self.exit_rank != 0:
+            raise ValueError("exit_rank must be 0 unless exit_head is lowrank")
 
     @property
     def head_size(self):
@@ -375,6 +383,15 @@ class ExitAdapter(nn.Module):
         return h + self.proj(self.norm(h))
 
 
+class ExitLowRank(nn.Module):
+    """An early exit's rank-r correction of the shared head's weights: W + up.weight @ down.weight."""
+
+    def __init__(self, cfg: BitSkipConfig):
+        super().__init__()
+        self.down = nn.Linear(cfg.d_model, cfg.exit_rank, bias=False)
+        self.up = nn.Linear(cfg.exit_rank, cfg.vocab_size, bias=False)
+
+
 class Block(nn.Module):
     def __init__(self, cfg: BitSkipConfig):
         super().__init__()
@@ -404,6 +421,8 @@ class BitSkipModel(nn.Module):
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.exit_head == "adapter":
             self.exit_heads = nn.ModuleList([ExitAdapter(cfg) for _ in range(cfg.n_layers - 1)])
+        elif cfg.exit_head == "lowrank":
+            self.exit_heads = nn.ModuleList([ExitLowRank(cfg) for _ in range(cfg.n_layers - 1)])
         self.init_weights()
 
     # -- init -----------------------------------------------------------------------------------
@@ -430,6 +449,9 @@ class BitSkipModel(nn.Module):
         if self.cfg.exit_head == "adapter":
             for a in self.exit_heads:   # an untrained adapter is the identity
                 a.proj.weight.zero_()
+        elif self.cfg.exit_head == "lowrank":
+            for a in self.exit_heads:   # an untrained correction is zero (down keeps its Linear init)
+                a.up.weight.zero_()
 
     def quant_projs(self):
         """The 6*L quantized matrices, in a fixed order (layer, q, k, v, o, up, down)."""
@@ -472,10 +494,17 @@ class BitSkipModel(nn.Module):
         early = l is not None and l < cfg.n_layers - 1
         if early and cfg.exit_head == "adapter":
             h = self.exit_heads[l](h)
-        if early and cfg.exit_head_grad_stop:
-            fn, w = self.final_norm, self.lm_head.weight.detach()
+        lowrank = early and cfg.exit_head == "lowrank"
+        if early and (cfg.exit_head_grad_stop or lowrank):
+            stop = cfg.exit_head_grad_stop
+            fn, w = self.final_norm, self.lm_head.weight
+            w = w.detach() if stop else w
+            if lowrank:
+                e = self.exit_heads[l]
+                w = w + e.up.weight @ e.down.weight
             if cfg.ee_final_norm:
-                h = F.layer_norm(h, (cfg.d_model,), fn.weight.detach(), fn.bias.detach(), fn.eps)
+                nw, nb = (fn.weight.detach(), fn.bias.detach()) if stop else (fn.weight, fn.bias)
+                h = F.layer_norm(h, (cfg.d_model,), nw, nb, fn.eps)
             return F.linear(h, w)
         return self.lm_head(self.final_norm(h)) if cfg.ee_final_norm else self.lm_head(h)
 

@@ -5,8 +5,8 @@ Regenerate (from the repository root; ~1-3 minutes on 2 CPU cores):
     /usr/bin/python3 pytorch/make_golden.py
 
 Writes model/src/test/resources/golden/{variant}-{profile}.safetensors for the 4 variants x 2 profiles,
-and the exit-head cases of EXTRA ({name}.safetensors: a smaller shape, d 16, FFN 32, with exit_head and
-exit_head_grad_stop set), then reads every file back with an independent numpy-only safetensors reader
+and the exit-head cases of EXTRA ({name}.safetensors: a smaller shape, d 16, FFN 32, with exit_head,
+exit_head_grad_stop and exit_rank set), then reads every file back with an independent numpy-only safetensors reader
 and recomputes it.  Arguments restrict the run to those names ("bitskip-paper", "ee-only-reference-adapter").
 
 Micro configuration: vocab 67, d 32, L 3, heads 4/2, FFN 64, ctx 8, dropout 0, batch 2, T = 8
@@ -17,7 +17,7 @@ seeded torch.Generator (named_parameters order) so that quantizers and relu2 see
     LayerNorm weight  N(1, 0.1)       LayerNorm bias, router fc biases  N(0, 0.1)
     quantized projection weights (q,k,v,o,up,down)  N(0, 0.25)
     embeddings, lm_head, router fc1/fc2 weights     N(0, 0.5)
-    exit adapters' proj weights (exit_heads.<l>.proj.weight)  N(0, 0.2)
+    exit heads' matrices (exit_heads.<l>.{proj,up,down}.weight)  N(0, 0.2)
 The same generator then draws tokens U{0..V-1} [2, 9] and then the 6 skip masks [2, 3] (step 0..5)
 with u < p_l (torch.rand, float32), last layer forced to 0.
 
@@ -77,6 +77,9 @@ EXTRA = {
     "bitskip-paper-adapter-gradstop": ("bitskip", "paper",
                                        dict(EXIT_SHAPE, exit_head="adapter", exit_head_grad_stop=True)),
     "ee-only-reference-adapter": ("ee-only", "reference", dict(EXIT_SHAPE, exit_head="adapter")),
+    "ee-only-paper-lowrank-gradstop": ("ee-only", "paper", dict(EXIT_SHAPE, exit_head="lowrank", exit_rank=3,
+                                                               exit_head_grad_stop=True)),
+    "bitskip-reference-lowrank": ("bitskip", "reference", dict(EXIT_SHAPE, exit_head="lowrank", exit_rank=2)),
 }
 
 
@@ -156,7 +159,7 @@ def redraw_params(model, g):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1 + mean)
             elif id(p) in qproj_params:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.25)
-            elif name.startswith("exit_heads.") and name.endswith(".proj.weight"):
+            elif name.startswith("exit_heads.") and name.endswith((".proj.weight", ".up.weight", ".down.weight")):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.2)
             elif p.dim() == 1:  # router fc biases
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)

@@ -212,12 +212,31 @@ def test_exit_heads():
         assert all(g is None for g in head_grads) == gs, gs
         assert m.exit_heads[0].proj.weight.grad.abs().sum() > 0
         assert m.layers[0].ffn_norm.weight.grad.abs().sum() > 0
-    for bad in (dict(exit_head="adapter"), dict(exit_head_grad_stop=True), dict(exit_head="lowrank")):
+    # lowrank: zero U is the shared head; the exit reads FinalLN(h) (W + U D)^T, = W x + U (D x)
+    lr = bt.BitSkipModel(bt.make_config(MICRO, "paper", "ee-only", dropout=0.0, exit_head="lowrank", exit_rank=3))
+    names = [n for n, _ in lr.named_parameters() if n.startswith("exit_heads.")]
+    assert names == [f"exit_heads.{l}.{k}" for l in range(L - 1) for k in ("down.weight", "up.weight")]
+    assert tuple(lr.exit_heads[0].up.weight.shape) == (MICRO["vocab_size"], 3)
+    sd = lr.state_dict()
+    sd.update(shared.state_dict())
+    lr.load_state_dict(sd)
+    assert torch.equal(shared.losses(tokens)[0]["total"], lr.losses(tokens)[0]["total"])
+    with torch.no_grad():
+        for e in lr.exit_heads:
+            e.up.weight.normal_(0.0, 0.3)
+    h = torch.randn(2, MICRO["d_model"])
+    x = lr.final_norm(h)
+    want = lr.lm_head(x) + lr.exit_heads[0].up(lr.exit_heads[0].down(x))
+    assert torch.allclose(lr.exit_logits(h, 0), want, atol=1e-5)
+    assert torch.equal(lr.exit_logits(h, L - 1), lr.lm_head(x))
+    for variant, bad in (("baseline", dict(exit_head="adapter")), ("baseline", dict(exit_head_grad_stop=True)),
+                         ("ee-only", dict(exit_head="mixed")), ("ee-only", dict(exit_head="lowrank")),
+                         ("ee-only", dict(exit_head="adapter", exit_rank=2))):
         try:
-            bt.make_config(MICRO, "paper", "baseline" if "lowrank" not in bad.values() else "ee-only", **bad)
+            bt.make_config(MICRO, "paper", variant, **bad)
         except ValueError:
             continue
-        raise AssertionError(f"accepted {bad}")
+        raise AssertionError(f"accepted {variant} {bad}")
     assert bt.BitSkipConfig.from_dict(bt.make_config_dict(MICRO, "paper", "ee-only")).exit_head == "shared"
 
 

@@ -528,6 +528,27 @@ public interface Backend extends AutoCloseable {
         layerNormBackward(dh, grads.norm(), dln, a.h(), p.norm(), a.lnStats(), N, C);
     }
 
+    // ==== composites: the low-rank head of an early exit ===============================================
+
+    /**
+     * An early exit's low-rank head (kernel {@code LowRankHead.forward}): out (V, C) = w + up (V, r) · down
+     * (r, C), the product summed over the rank, then added to w.
+     */
+    default void lowRankHeadForward(Tensor out, Tensor w, Tensor up, Tensor down, int V, int C, int r) {
+        copy(out, w, V * C);
+        gemm(new Gemm(V, C, r, 1.0f, Mat.of(up, r), Mat.of(down, C), 1.0f, Mat.of(out, C), null));
+    }
+
+    /**
+     * Its backward (kernel {@code LowRankHead.backward}): from dout (V, C), the gradient of out, accumulates
+     * dup += dout · downᵀ and ddown += upᵀ · dout (w's gradient is dout itself, for the caller to add).
+     */
+    default void lowRankHeadBackward(Tensor dup, Tensor ddown, Tensor dout, Tensor up, Tensor down, int V, int C,
+                                     int r) {
+        gemm(new Gemm(V, r, C, 1.0f, Mat.of(dout, C), Mat.transposeOf(down, C), 1.0f, Mat.of(dup, r), null));
+        gemm(new Gemm(r, C, V, 1.0f, Mat.transposeOf(up, r), Mat.of(dout, C), 1.0f, Mat.of(ddown, C), null));
+    }
+
     // ==== composites: the LM head and its loss ========================================================
 
     /**

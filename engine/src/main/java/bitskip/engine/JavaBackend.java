@@ -14,6 +14,7 @@ import bitskip.kernels.GradClip;
 import bitskip.kernels.HBitLinear;
 import bitskip.kernels.Hadamard;
 import bitskip.kernels.LayerNorm;
+import bitskip.kernels.LowRankHead;
 import bitskip.kernels.Matmul;
 import bitskip.kernels.Quantize;
 import bitskip.kernels.Rope;
@@ -337,6 +338,25 @@ public final class JavaBackend implements Backend {
         ExitAdapter.backward(of(dh), of(grads.norm().weight()), of(grads.norm().bias()), of(grads.w()), of(dln),
                 of(dout), of(a.h()), of(a.ln()), of(a.lnStats().mean()), of(a.lnStats().rstd()), of(p.norm().weight()),
                 of(p.w()), N, C);
+    }
+
+    @Override
+    public void lowRankHeadForward(Tensor out, Tensor w, Tensor up, Tensor down, int V, int C, int r) {
+        if (!kernelComposites) {
+            Backend.super.lowRankHeadForward(out, w, up, down, V, C, r);
+            return;
+        }
+        LowRankHead.forward(of(out), of(w), of(up), of(down), V, C, r);
+    }
+
+    @Override
+    public void lowRankHeadBackward(Tensor dup, Tensor ddown, Tensor dout, Tensor up, Tensor down, int V, int C,
+                                    int r) {
+        if (!kernelComposites) {
+            Backend.super.lowRankHeadBackward(dup, ddown, dout, up, down, V, C, r);
+            return;
+        }
+        LowRankHead.backward(of(dup), of(ddown), of(dout), of(up), of(down), V, C, r);
     }
 
     @Override

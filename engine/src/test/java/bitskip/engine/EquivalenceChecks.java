@@ -56,6 +56,7 @@ final class EquivalenceChecks {
         check("attention", EquivalenceChecks::attention);
         check("router", EquivalenceChecks::router);
         check("exit-adapter", EquivalenceChecks::exitAdapter);
+        check("low-rank-head", EquivalenceChecks::lowRankHead);
         check("routing-loss", EquivalenceChecks::routingLoss);
         check("head-loss", EquivalenceChecks::headLoss);
         check("optimizer", EquivalenceChecks::optimizer);
@@ -410,6 +411,18 @@ final class EquivalenceChecks {
         for (P g : new P[] {dh, dlw, dlb, dw}) {
             c.same("exitAdapterBackward", g, bwd);
         }
+    }
+
+    static void lowRankHead(Case c) {
+        int V = 67, C = 40, r = 5;
+        P w = c.rand("w", V * C), up = c.rand("up", V * r, 0.5f), down = c.rand("down", r * C, 0.5f);
+        P out = c.zeros("out", V * C);
+        c.both(s -> s.be().lowRankHeadForward(s.t(out), s.t(w), s.t(up), s.t(down), V, C, r));
+        c.same("lowRankHeadForward", out, GEMM);
+        P dup = c.rand("dup", V * r), ddown = c.rand("ddown", r * C), dout = c.rand("dout", V * C);
+        c.both(s -> s.be().lowRankHeadBackward(s.t(dup), s.t(ddown), s.t(dout), s.t(up), s.t(down), V, C, r));
+        c.same("lowRankHeadBackward", dup, GEMM);
+        c.same("lowRankHeadBackward", ddown, GEMM);
     }
 
     static void routingLoss(Case c) {

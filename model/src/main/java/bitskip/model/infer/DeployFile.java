@@ -36,9 +36,11 @@ import java.util.zip.CRC32C;
  *   <li>optionally the draft vocabulary {@code draft.ids} (I32 (V_d), ascending ids) announced by
  *       {@code bitskip.draft};</li>
  *   <li>{@code bitskip.exit_head}, the configuration's {@code exit_head}: {@code shared} (every exit uses the
- *       final norm and the shared head) or {@code adapter} (each early exit l &lt; L−1 first applies its residual
+ *       final norm and the shared head), {@code adapter} (each early exit l &lt; L−1 first applies its residual
  *       adapter, F32 tensors {@code exit_heads.<l>.norm.weight}, {@code .norm.bias} (C) and
- *       {@code .proj.weight} (C, C)); other values are refused by name;</li>
+ *       {@code .proj.weight} (C, C)) or {@code lowrank} (each early exit adds U_l·(D_l·x) to the head's logits,
+ *       F32 tensors {@code exit_heads.<l>.down.weight} (r, C) and {@code .up.weight} (V, r)); other values are
+ *       refused by name;</li>
  *   <li>{@code bitskip.checksums}: a JSON object giving the CRC-32C of every tensor's data bytes.</li>
  * </ul>
  * Loading refuses, with one line naming the file and the tensor or field: another format or version, a
@@ -214,7 +216,7 @@ public final class DeployFile {
         }
         return new InferenceModel(c, floats.get("tok_embeddings.weight"), floats.get("pos_embeddings.weight"),
                 layers, floats.get("final_norm.weight"), floats.get("final_norm.bias"),
-                InferenceModel.ExitAdapters.of(c, floats::get), head, draft, par);
+                InferenceModel.ExitHeads.of(c, floats::get), head, draft, par);
     }
 
     private static LmHead readHead(SafeTensors st, Path file, BitSkipConfig c, Set<String> expected) {

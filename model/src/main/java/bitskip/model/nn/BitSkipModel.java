@@ -21,7 +21,10 @@ import java.util.Random;
  * LayerNorm and an untied LM head shared by every exit. Under {@code exit_head = adapter} every early exit
  * l &lt; L−1 first passes its hidden state through its own residual adapter h + W_l·LN_l(h) (parameters
  * {@code exit_heads.<l>.norm.*} and {@code exit_heads.<l>.proj.weight}, W_l starting at zero); under
- * {@code exit_head_grad_stop} the early-exit loss of those exits does not train the final norm and the head.
+ * {@code exit_head = lowrank} every early exit reads the head W + U_l·D_l (rank {@code exit_rank}, parameters
+ * {@code exit_heads.<l>.up.weight} (V, r), starting at zero, and {@code exit_heads.<l>.down.weight} (r, C)),
+ * materialized once per pass in a (V, C) scratch; under {@code exit_head_grad_stop} the early-exit loss of
+ * those exits does not train the final norm and the head.
  *
  * <p>One forward pass computes the task loss, the early-exit loss, the routing loss and the quantization
  * loss. The LM head's loss and gradient for an exit are computed as soon as that layer's output exists,
@@ -40,6 +43,8 @@ public final class BitSkipModel {
     final Block[] blocks;
     /** Per early exit l < L−1 under exit_head = adapter: its LayerNorm and its (C, C) matrix; else null. */
     final Param[] adapterNormW, adapterNormB, adapterW;
+    /** Per early exit l < L−1 under exit_head = lowrank: U_l (V, r) and D_l (r, C); else null. */
+    final Param[] lowRankUp, lowRankDown;
 
     private final Tensor cos, sin;
     private final Tensor x0, dx0;
@@ -53,6 +58,8 @@ public final class BitSkipModel {
     private final NormStats adapterStats;
     /** Where a grad-stopped exit's final-norm gradients go, to be discarded (grad stop only). */
     private final Norm discardedNormGrads;
+    /** A low-rank exit's head W + U_l·D_l and its gradient, (V, C) each (lowrank only). */
+    private final Tensor exitHead, dExitHead;
     private final Tensor pAll, lbar, dpAll, dpLayer;
     private final Block.Grads grads;
     private final LinearScratch projScratch;
@@ -93,6 +100,13 @@ public final class BitSkipModel {
             adapterNormB[l] = params.add("exit_heads." + l + ".norm.bias", Param.Kind.BIAS, C);
             adapterW[l] = params.add("exit_heads." + l + ".proj.weight", Param.Kind.ZERO, C, C);
         }
+        boolean lowRank = c.exitHead().equals("lowrank");
+        lowRankUp = lowRank ? new Param[L - 1] : null;
+        lowRankDown = lowRank ? new Param[L - 1] : null;
+        for (int l = 0; lowRank && l < L - 1; l++) {
+            lowRankDown[l] = params.add("exit_heads." + l + ".down.weight", Param.Kind.LINEAR, c.exitRank(), C);
+            lowRankUp[l] = params.add("exit_heads." + l + ".up.weight", Param.Kind.ZERO, V, c.exitRank());
+        }
 
         int HS = c.headSize();
         float[] cs = new float[T * HS / 2], sn = new float[T * HS / 2];
@@ -126,6 +140,8 @@ public final class BitSkipModel {
         discardedNormGrads = c.exitHeadGradStop()
                 ? new Norm(be.alloc("scratch.discarded_norm_weight_grad", C), be.alloc("scratch.discarded_norm_bias_grad", C))
                 : null;
+        exitHead = lowRank && L > 1 ? be.alloc("scratch.exit_head", V * C) : null;
+        dExitHead = lowRank && L > 1 ? be.alloc("grad.exit_head", V * C) : null;
         pAll = be.alloc("act.p_exit", L * N);
         lbar = be.alloc("act.lbar", N);
         dpAll = be.alloc("grad.p_exit", L * N);
@@ -245,7 +261,7 @@ public final class BitSkipModel {
             blocks[l].forward(be, prev, cos, sin, grads.attWork, B, T, false, 0L, 0);
             be.copy(h[l], blocks[l].blockOut, N * C);
             if (exits || l == L - 1) {
-                double ce = (l == L - 1 ? headPass(h[l], true, targets, N, 0.0f, null, false)
+                double ce = (l == L - 1 ? headPass(h[l], true, targets, N, 0.0f, null, false, -1)
                         : exitPass(l, true, targets, N, 0.0f, null)) * N;
                 sums[1 + l] = ce;
                 if (l == L - 1) {
@@ -311,7 +327,7 @@ public final class BitSkipModel {
             Tensor dh = backward ? dH[l] : null;
             if (l == L - 1) {
                 float w = 1.0f + (lastExitIsTask ? (float) wExit : 0.0f);
-                task = headPass(h[l], true, targets, N, w * lossScale, dh, false);
+                task = headPass(h[l], true, targets, N, w * lossScale, dh, false, -1);
                 if (lastExitIsTask && computeExits) {
                     exits[l] = task;
                 }
@@ -384,14 +400,14 @@ public final class BitSkipModel {
      */
     private double exitPass(int l, boolean norm, int[] targets, int N, float gradScale, Tensor dx) {
         if (!config.exitAdapter(l)) {
-            return headPass(h[l], norm, targets, N, gradScale, dx, config.exitGradStop(l));
+            return headPass(h[l], norm, targets, N, gradScale, dx, config.exitGradStop(l), l);
         }
         boolean grad = dx != null && gradScale != 0.0f;
         AdapterActs acts = adapterForward(l, N);
         if (grad) {
             be.zero(dExitIn);
         }
-        double ce = headPass(exitIn, norm, targets, N, gradScale, grad ? dExitIn : null, config.exitGradStop(l));
+        double ce = headPass(exitIn, norm, targets, N, gradScale, grad ? dExitIn : null, config.exitGradStop(l), l);
         if (grad) {
             be.exitAdapterBackward(N, C, adapter(l, false), acts, dExitIn, dx, adapter(l, true), dAdapterLn);
         }
@@ -412,14 +428,34 @@ public final class BitSkipModel {
     }
 
     /**
-     * Mean cross-entropy of head((finalNorm)(x)) against targets over N rows; if dx is not null,
-     * accumulates gradScale·∂(mean CE)/∂ into dx and, unless stopHead, into the head and the final norm.
+     * The head exit l reads: the shared head, or under exit_head = lowrank for an early exit, W + U_l·D_l
+     * written into the exitHead scratch (U_l·D_l summed over the rank, then added to W).
      */
-    private double headPass(Tensor x, boolean norm, int[] targets, int N, float gradScale, Tensor dx, boolean stopHead) {
+    private Tensor headOf(int exit) {
+        if (exit < 0 || !config.exitLowRank(exit)) {
+            return head.value;
+        }
+        be.lowRankHeadForward(exitHead, head.value, lowRankUp[exit].value, lowRankDown[exit].value, V, C, config.exitRank());
+        return exitHead;
+    }
+
+    /**
+     * Mean cross-entropy of headOf(exit)((finalNorm)(x)) against targets over N rows (exit −1: the shared
+     * head); if dx is not null, accumulates gradScale·∂(mean CE)/∂ into dx, exit's low-rank factors and,
+     * unless stopHead, into the head and the final norm.
+     */
+    private double headPass(Tensor x, boolean norm, int[] targets, int N, float gradScale, Tensor dx, boolean stopHead,
+                            int exit) {
         boolean grad = dx != null && gradScale != 0.0f;
         float scale = gradScale / N;
         Norm finalNorm = new Norm(finalNormW.value, finalNormB.value);
-        LmHead lm = new LmHead(head.value, stopHead ? null : head.grad, C, V, logits, Math.min(config.headChunk(), N));
+        Tensor w = headOf(exit);
+        boolean lowRank = w != head.value;
+        if (lowRank && grad) {
+            be.zero(dExitHead);
+        }
+        LmHead lm = new LmHead(w, lowRank ? dExitHead : stopHead ? null : head.grad, C, V, logits,
+                Math.min(config.headChunk(), N));
         Tensor in = x;
         if (norm) {
             be.layerNormForward(normed, normStats, x, finalNorm, N, C, config.lnEps());
@@ -439,6 +475,14 @@ public final class BitSkipModel {
                     finalNorm, normStats, N, C);
         } else {
             sum = be.headLoss(lm, in, targets, N, scale, dx);
+        }
+        if (lowRank && grad) {
+            // dW' (V, C) into its factors: dU += dW'·Dᵀ, dD += Uᵀ·dW'; and into W unless stopped
+            Param up = lowRankUp[exit], down = lowRankDown[exit];
+            be.lowRankHeadBackward(up.grad, down.grad, dExitHead, up.value, down.value, V, C, config.exitRank());
+            if (!stopHead) {
+                be.accumulate(head.grad, dExitHead, V * C);
+            }
         }
         return sum / N;
     }
@@ -485,7 +529,7 @@ public final class BitSkipModel {
             in = normed;
         }
         Tensor out = be.alloc("exit_logits", N * V);
-        be.matmulForward(out, in, head.value, null, N, C, V);
+        be.matmulForward(out, in, headOf(l), null, N, C, V);
         float[] result = new float[N * V];
         be.download(out, result);
         out.close();

@@ -35,21 +35,24 @@ class InferenceTest {
     }
 
     /**
-     * The same with exit adapters (exit_head = adapter), given random non-zero weights (a trained adapter): every
-     * early exit's logits are the training model's adapter, final LN and head, in the file and after it.
+     * The same with the exit-head designs (exit_head = adapter, lowrank), given random non-zero weights (a
+     * trained exit): every early exit's logits are the training model's (adapter, final LN, head; or final LN
+     * and the head plus its low-rank term), in the file and after it.
      */
     @Test
-    void exportedAdapterExitsEqualTheCheckpointForward() throws Exception {
-        for (String[] pv : new String[][] {{"paper", "bitskip"}, {"reference", "ee-only"}}) {
-            BitSkipConfig c = Configs.override(Micro.config(pv[0], pv[1], 8), Map.of("exit_head", "adapter"), "test");
+    void exportedExitHeadsEqualTheCheckpointForward() throws Exception {
+        for (String[] pvd : new String[][] {{"paper", "bitskip", "adapter"}, {"reference", "ee-only", "adapter"},
+                {"paper", "ee-only", "lowrank"}, {"reference", "bitskip", "lowrank"}}) {
+            BitSkipConfig c = Configs.override(Micro.config(pvd[0], pvd[1], 8), pvd[2].equals("lowrank")
+                    ? Map.of("exit_head", "lowrank", "exit_rank", "3") : Map.of("exit_head", pvd[2]), "test");
             BitSkipModel train = Micro.training(c, 1, 11);
-            randomAdapters(train, 5);
-            exportedExitsEqualTheTrainingModel(train, pv[0] + "/" + pv[1] + " adapter");
+            randomExitHeads(train, 5);
+            exportedExitsEqualTheTrainingModel(train, pvd[0] + "/" + pvd[1] + " " + pvd[2]);
         }
     }
 
-    /** Gives every exit adapter random weights (they start at zero, the identity). */
-    static void randomAdapters(BitSkipModel m, long seed) {
+    /** Gives every exit's own parameters random values (their zero-initialized matrix makes them the shared head). */
+    static void randomExitHeads(BitSkipModel m, long seed) {
         java.util.Random r = new java.util.Random(seed);
         for (Param p : m.params().all()) {
             if (p.name.startsWith("exit_heads.")) {

@@ -40,6 +40,8 @@ class GoldenTest {
         // the exit-head designs, on a smaller shape (d 16, FFN 32): make_golden.py's EXTRA
         a.add(Arguments.of("bitskip-paper-adapter-gradstop", "bitskip", "paper"));
         a.add(Arguments.of("ee-only-reference-adapter", "ee-only", "reference"));
+        a.add(Arguments.of("ee-only-paper-lowrank-gradstop", "ee-only", "paper"));
+        a.add(Arguments.of("bitskip-reference-lowrank", "bitskip", "reference"));
         return a.stream();
     }
 

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
  * against the Java reference: every variant and profile, with layer skipping and dropout on
  * ({@link TrainStepCheck}: losses to 1e-5 relative, every gradient and every updated parameter to 1e-4 of the
  * tensor's largest element; the devices' whole-tensor reductions run in another order than the reference's),
- * and one exit-adapter configuration.
+ * and one configuration of each exit-head design.
  */
 class OpenCLTrainStepTest {
     @Test
@@ -34,6 +34,9 @@ class OpenCLTrainStepTest {
                 TrainStepCheck.check(Configs.override(Presets.build("micro", "paper", "bitskip"),
                         Map.of("exit_head", "adapter", "exit_head_grad_stop", "true"), "test"), dev,
                         d.id() + " paper/bitskip exit_head=adapter, grad stop");
+                TrainStepCheck.check(Configs.override(Presets.build("micro", "reference", "ee-only"),
+                        Map.of("exit_head", "lowrank", "exit_rank", "3"), "test"), dev,
+                        d.id() + " reference/ee-only exit_head=lowrank");
             }
         }
     }
