@@ -247,8 +247,8 @@ public final class BitSkipModel {
 
     /**
      * Evaluation (Table 5's convention): no dropout, no skipping; returns the summed cross-entropy of the
-     * final output ({@code [0]}) and of every exit l with the final LayerNorm and the shared head, after exit
-     * l's adapter where it has one ({@code [1 + l]}); sums over the B·T tokens, so callers can weight by tokens.
+     * final output ({@code [0]}) and of every exit l with the final LayerNorm and the shared head, with exit
+     * l's adapter or low-rank correction where it has one ({@code [1 + l]}); sums over the B·T tokens, so callers can weight by tokens.
      */
     public double[] evaluate(int[] inputs, int[] targets, int B, boolean exits) {
         checkBatch(inputs, targets, B);
@@ -394,9 +394,9 @@ public final class BitSkipModel {
     }
 
     /**
-     * The loss of exit l (the shared head on layer l's output, after exit l's adapter where it has one), as
-     * {@link #headPass}; the gradient reaches dx through the adapter, and the shared head's parameters
-     * unless exit l is grad-stopped.
+     * The loss of exit l (the shared head on layer l's output, after exit l's adapter or with its low-rank
+     * correction where it has one), as {@link #headPass}; the gradient reaches dx through the adapter, exit
+     * l's own parameters, and the shared head's parameters unless exit l is grad-stopped.
      */
     private double exitPass(int l, boolean norm, int[] targets, int N, float gradScale, Tensor dx) {
         if (!config.exitAdapter(l)) {
@@ -513,9 +513,9 @@ public final class BitSkipModel {
     }
 
     /**
-     * The logits (N, V) of exit l after the last forward pass: the shared head on layer l's output (after
-     * exit l's adapter where it has one), after the final LayerNorm when finalNorm. For inspection and
-     * tests: it allocates N·V floats.
+     * The logits (N, V) of exit l after the last forward pass: the shared head (with exit l's low-rank
+     * correction where it has one) on layer l's output (after exit l's adapter where it has one), after the
+     * final LayerNorm when finalNorm. For inspection and tests: it allocates N·V floats.
      */
     public float[] exitLogits(int l, boolean finalNorm, int N) {
         Tensor in = h[l];
