@@ -22,6 +22,14 @@ Semantics in one place (they are the contract with the Java side):
   * skip mask [B, L] (1 = skip): the sample's hidden state passes through the block unchanged.
   * every parameter takes part in every AdamW step; a parameter without a gradient path gets a
     zero gradient (so weight decay still applies to it).
+  * exit heads (early exits l < L-1 only; the last layer's exit is the plain final path):
+      exit_head "shared":  exit_l = Head(FinalLN(h_l))            (FinalLN only if ee_final_norm)
+      exit_head "adapter": exit_l = Head(FinalLN(h_l + W_l LN_l(h_l))), W_l [d, d] float, zero at init,
+                           parameters exit_heads.<l>.norm.{weight,bias}, exit_heads.<l>.proj.weight
+      exit_head "lowrank": exit_l = FinalLN(h_l) (W + U_l D_l)^T, rank exit_rank, U_l [V, r] zero at init,
+                           parameters exit_heads.<l>.down.weight [r, d] (D_l), exit_heads.<l>.up.weight (U_l)
+      exit_head_grad_stop: the exits l < L-1 see FinalLN's and the head's weights detached (their loss
+                           trains the trunk and the adapters, not the shared head)
 """
 import argparse
 import json
@@ -48,7 +56,11 @@ CHOICES = {
     "route_loss": ("per_token", "batch_mean"),
     "quant_loss": ("l2", "mse"),
     "init": ("paper", "reference"),
+    "exit_head": ("shared", "adapter", "lowrank"),
 }
+
+# keys added after the first golden files; a config without them means these values
+ADDED_DEFAULTS = {"exit_head": "shared", "exit_head_grad_stop": False, "exit_rank": 0}
 
 # optimizer keys that may travel in the same JSON (golden metadata); not part of the model config
 OPTIM_DEFAULTS = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8,
@@ -84,12 +96,16 @@ class BitSkipConfig:
     route_loss: str
     quant_loss: str
     init: str
+    exit_head: str = "shared"
+    exit_head_grad_stop: bool = False
+    exit_rank: int = 0
 
     @staticmethod
     def from_dict(d):
         """Exactly the model keys; raises on a missing or unknown key (optimizer keys are ignored)."""
         names = [f.name for f in fields(BitSkipConfig)]
         unknown = set(d) - set(names) - set(OPTIM_DEFAULTS)
+        d = {**ADDED_DEFAULTS, **d}
         missing = set(names) - set(d)
         if unknown or missing:
             raise ValueError(f"config keys: unknown {sorted(unknown)}, missing {sorted(missing)}")
@@ -108,6 +124,15 @@ class BitSkipConfig:
             raise ValueError("d_model % n_heads and n_heads % n_kv_heads must be 0")
         if (self.d_model // self.n_heads) % 2:
             raise ValueError("head size must be even for RoPE")
+        if not isinstance(self.exit_head_grad_stop, bool):
+            raise ValueError("exit_head_grad_stop must be a bool")
+        if (self.exit_head != "shared" or self.exit_head_grad_stop) and not self.lambda_ee > 0:
+            raise ValueError("exit_head other than shared, or exit_head_grad_stop, needs lambda_ee > 0")
+        if self.exit_head == "lowrank":
+            if not 1 <= self.exit_rank <= min(self.d_model, self.vocab_size):
+                raise ValueError("exit_rank must be in [1, min(d_model, vocab_size)] for exit_head lowrank")
+        elif self.exit_rank != 0:
+            raise ValueError("exit_rank must be 0 unless exit_head is lowrank")
 
     @property
     def head_size(self):
@@ -346,6 +371,27 @@ class Router(nn.Module):
         return torch.sigmoid(self.fc2(F.relu(self.fc1(self.norm(h))))).squeeze(-1)
 
 
+class ExitAdapter(nn.Module):
+    """h + W LN(h): an early exit's own residual adapter before the shared head (W zero at init)."""
+
+    def __init__(self, cfg: BitSkipConfig):
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, h):
+        return h + self.proj(self.norm(h))
+
+
+class ExitLowRank(nn.Module):
+    """An early exit's rank-r correction of the shared head's weights: W + up.weight @ down.weight."""
+
+    def __init__(self, cfg: BitSkipConfig):
+        super().__init__()
+        self.down = nn.Linear(cfg.d_model, cfg.exit_rank, bias=False)
+        self.up = nn.Linear(cfg.exit_rank, cfg.vocab_size, bias=False)
+
+
 class Block(nn.Module):
     def __init__(self, cfg: BitSkipConfig):
         super().__init__()
@@ -373,6 +419,10 @@ class BitSkipModel(nn.Module):
         self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.final_norm = nn.LayerNorm(cfg.d_model, eps=cfg.ln_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.exit_head == "adapter":
+            self.exit_heads = nn.ModuleList([ExitAdapter(cfg) for _ in range(cfg.n_layers - 1)])
+        elif cfg.exit_head == "lowrank":
+            self.exit_heads = nn.ModuleList([ExitLowRank(cfg) for _ in range(cfg.n_layers - 1)])
         self.init_weights()
 
     # -- init -----------------------------------------------------------------------------------
@@ -396,6 +446,12 @@ class BitSkipModel(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 m.weight.fill_(1.0)
                 m.bias.zero_()
+        if self.cfg.exit_head == "adapter":
+            for a in self.exit_heads:   # an untrained adapter is the identity
+                a.proj.weight.zero_()
+        elif self.cfg.exit_head == "lowrank":
+            for a in self.exit_heads:   # an untrained correction is zero (down keeps its Linear init)
+                a.up.weight.zero_()
 
     def quant_projs(self):
         """The 6*L quantized matrices, in a fixed order (layer, q, k, v, o, up, down)."""
@@ -432,8 +488,25 @@ class BitSkipModel(nn.Module):
         logits = self.lm_head(self.final_norm(h))
         return {"hidden": hidden, "p_exit": torch.stack(p_exit), "logits": logits}
 
-    def exit_logits(self, h):
-        return self.lm_head(self.final_norm(h)) if self.cfg.ee_final_norm else self.lm_head(h)
+    def exit_logits(self, h, l=None):
+        """Logits of exit l (None: no early exit, the shared head alone) from its hidden state h."""
+        cfg = self.cfg
+        early = l is not None and l < cfg.n_layers - 1
+        if early and cfg.exit_head == "adapter":
+            h = self.exit_heads[l](h)
+        lowrank = early and cfg.exit_head == "lowrank"
+        if early and (cfg.exit_head_grad_stop or lowrank):
+            stop = cfg.exit_head_grad_stop
+            fn, w = self.final_norm, self.lm_head.weight
+            w = w.detach() if stop else w
+            if lowrank:
+                e = self.exit_heads[l]
+                w = w + e.up.weight @ e.down.weight
+            if cfg.ee_final_norm:
+                nw, nb = (fn.weight.detach(), fn.bias.detach()) if stop else (fn.weight, fn.bias)
+                h = F.layer_norm(h, (cfg.d_model,), nw, nb, fn.eps)
+            return F.linear(h, w)
+        return self.lm_head(self.final_norm(h)) if cfg.ee_final_norm else self.lm_head(h)
 
     # -- losses -----------------------------------------------------------------------------------
     def losses(self, tokens, skip_mask=None):
@@ -447,7 +520,7 @@ class BitSkipModel(nn.Module):
         ee_y = y if cfg.ee_targets == "shifted" else x
         w = [1.0 / (l + 1) if cfg.ee_weights == "inverse" else float(l + 1) for l in range(L)]
         wsum = sum(w)
-        exit_logits = [self.exit_logits(h) for h in out["hidden"]]
+        exit_logits = [self.exit_logits(h, l) for l, h in enumerate(out["hidden"])]
         ee = sum((w[l] / wsum) * F.cross_entropy(exit_logits[l].reshape(-1, V), ee_y.reshape(-1))
                  for l in range(L))
 

@@ -5,7 +5,9 @@ Regenerate (from the repository root; ~1-3 minutes on 2 CPU cores):
     /usr/bin/python3 pytorch/make_golden.py
 
 Writes model/src/test/resources/golden/{variant}-{profile}.safetensors for the 4 variants x 2 profiles,
-then reads every file back with an independent numpy-only safetensors reader and recomputes it.
+and the exit-head cases of EXTRA ({name}.safetensors: a smaller shape, d 16, FFN 32, with exit_head,
+exit_head_grad_stop and exit_rank set), then reads every file back with an independent numpy-only safetensors reader
+and recomputes it.  Arguments restrict the run to those names ("bitskip-paper", "ee-only-reference-adapter").
 
 Micro configuration: vocab 67, d 32, L 3, heads 4/2, FFN 64, ctx 8, dropout 0, batch 2, T = 8
 (tokens [2, 9]).  Everything float32, torch.set_num_threads(1), deterministic algorithms.
@@ -15,6 +17,7 @@ seeded torch.Generator (named_parameters order) so that quantizers and relu2 see
     LayerNorm weight  N(1, 0.1)       LayerNorm bias, router fc biases  N(0, 0.1)
     quantized projection weights (q,k,v,o,up,down)  N(0, 0.25)
     embeddings, lm_head, router fc1/fc2 weights     N(0, 0.5)
+    exit heads' matrices (exit_heads.<l>.{proj,up,down}.weight)  N(0, 0.2)
 The same generator then draws tokens U{0..V-1} [2, 9] and then the 6 skip masks [2, 3] (step 0..5)
 with u < p_l (torch.rand, float32), last layer forced to 0.
 
@@ -68,10 +71,22 @@ BASE_SEED = 1
 MAX_TRIES = 20000
 VARIANTS = ["baseline", "h-only", "ee-only", "bitskip"]
 PROFILES = ["paper", "reference"]
+# the exit-head designs (issue 17): name -> (variant, profile, overrides); smaller than micro to keep them small
+EXIT_SHAPE = dict(vocab_size=67, d_model=16, n_layers=3, n_heads=4, n_kv_heads=2, ffn_dim=32, ctx=8)
+EXTRA = {
+    "bitskip-paper-adapter-gradstop": ("bitskip", "paper",
+                                       dict(EXIT_SHAPE, exit_head="adapter", exit_head_grad_stop=True)),
+    "ee-only-reference-adapter": ("ee-only", "reference", dict(EXIT_SHAPE, exit_head="adapter")),
+    "ee-only-paper-lowrank-gradstop": ("ee-only", "paper", dict(EXIT_SHAPE, exit_head="lowrank", exit_rank=3,
+                                                               exit_head_grad_stop=True)),
+    "bitskip-reference-lowrank": ("bitskip", "reference", dict(EXIT_SHAPE, exit_head="lowrank", exit_rank=2)),
+}
 
 
-def config_dict(variant, profile):
-    d = bt.make_config_dict(MICRO, profile, variant, dropout=0.0)
+def config_dict(variant, profile, overrides=None):
+    o = dict(overrides or {})
+    shape = {k: o.pop(k) for k in list(o) if k in MICRO} or MICRO
+    d = bt.make_config_dict(shape, profile, variant, dropout=0.0, **o)
     d.update(OPTIM)
     return d
 
@@ -144,6 +159,8 @@ def redraw_params(model, g):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1 + mean)
             elif id(p) in qproj_params:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.25)
+            elif name.startswith("exit_heads.") and name.endswith((".proj.weight", ".up.weight", ".down.weight")):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
             elif p.dim() == 1:  # router fc biases
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)
             else:
@@ -227,8 +244,9 @@ def run(cfgd, seed, check=True):
         bt.RECORDER = None
 
 
-def generate(variant, profile):
-    cfgd = config_dict(variant, profile)
+def generate(variant, profile, name=None, overrides=None):
+    name = name or f"{variant}-{profile}"
+    cfgd = config_dict(variant, profile, overrides)
     t0 = time.time()
     for seed in range(BASE_SEED, BASE_SEED + MAX_TRIES):
         try:
@@ -254,13 +272,13 @@ def generate(variant, profile):
                                "embeddings/lm_head/router weights N(0,0.5)")
         meta["golden.note"] = (f"regenerate: {REGEN}  (pytorch/make_golden.py, torch {torch.__version__}, "
                                f"float32, 1 thread); seeds tried {BASE_SEED}..{seed}")
-        path = os.path.join(OUT_DIR, f"{variant}-{profile}.safetensors")
+        path = os.path.join(OUT_DIR, f"{name}.safetensors")
         write_safetensors(path, tensors, meta)
-        print(f"{variant}-{profile}: seed {seed} ({seed - BASE_SEED + 1} tries, {time.time() - t0:.1f} s) "
+        print(f"{name}: seed {seed} ({seed - BASE_SEED + 1} tries, {time.time() - t0:.1f} s) "
               f"act margin {m['act']:.2e} (step0 {m['act0']:.2e}) weight margin {m['weight']:.2e} "
               f"-> {os.path.relpath(path)} ({os.path.getsize(path)} bytes)", flush=True)
         return path
-    raise RuntimeError(f"{variant}-{profile}: no seed within {MAX_TRIES} tries")
+    raise RuntimeError(f"{name}: no seed within {MAX_TRIES} tries")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +404,9 @@ if __name__ == "__main__":
             if only and f"{v}-{pr}" not in only:
                 continue
             paths.append(generate(v, pr))
+    for name, (v, pr, o) in EXTRA.items():
+        if not only or name in only:
+            paths.append(generate(v, pr, name, o))
     for p in paths:
         w = verify(p)
         print(f"verified {os.path.basename(p)}: max abs diff {w:.3g}")

@@ -181,6 +181,65 @@ def test_presets():
     assert math.isclose(pp[1], 0.7 / 9) and pp[2] == 0.0
 
 
+def test_exit_heads():
+    """adapter: zero W is the shared head exactly; grad stop: the exits' loss leaves the shared head alone."""
+    torch.manual_seed(3)
+    tokens = torch.randint(0, MICRO["vocab_size"], (2, MICRO["ctx"] + 1))
+    shared = bt.BitSkipModel(bt.make_config(MICRO, "paper", "ee-only", dropout=0.0))
+    adapter = bt.BitSkipModel(bt.make_config(MICRO, "paper", "ee-only", dropout=0.0, exit_head="adapter"))
+    names = [n for n, _ in adapter.named_parameters() if n.startswith("exit_heads.")]
+    L = MICRO["n_layers"]
+    assert names == [f"exit_heads.{l}.{k}" for l in range(L - 1) for k in ("norm.weight", "norm.bias", "proj.weight")]
+    sd = adapter.state_dict()
+    sd.update(shared.state_dict())
+    adapter.load_state_dict(sd)
+    a, _ = shared.losses(tokens)
+    b, _ = adapter.losses(tokens)
+    assert torch.equal(a["total"], b["total"])
+    for gs in (False, True):
+        m = bt.BitSkipModel(bt.make_config(MICRO, "paper", "ee-only", dropout=0.0, exit_head="adapter",
+                                           exit_head_grad_stop=gs))
+        with torch.no_grad():
+            for ad in m.exit_heads:
+                ad.proj.weight.normal_(0.0, 0.1)
+        _, out = m.losses(tokens)
+        # only the early exits' cross-entropy: with grad stop, no gradient reaches the head or the final norm
+        ce = sum(F.cross_entropy(out["exit_logits"][l].reshape(-1, MICRO["vocab_size"]), tokens[:, 1:].reshape(-1))
+                 for l in range(L - 1))
+        m.zero_grad(set_to_none=True)
+        ce.backward()
+        head_grads = [m.lm_head.weight.grad, m.final_norm.weight.grad, m.final_norm.bias.grad]
+        assert all(g is None for g in head_grads) == gs, gs
+        assert m.exit_heads[0].proj.weight.grad.abs().sum() > 0
+        assert m.layers[0].ffn_norm.weight.grad.abs().sum() > 0
+    # lowrank: zero U is the shared head; the exit reads FinalLN(h) (W + U D)^T, = W x + U (D x)
+    lr = bt.BitSkipModel(bt.make_config(MICRO, "paper", "ee-only", dropout=0.0, exit_head="lowrank", exit_rank=3))
+    names = [n for n, _ in lr.named_parameters() if n.startswith("exit_heads.")]
+    assert names == [f"exit_heads.{l}.{k}" for l in range(L - 1) for k in ("down.weight", "up.weight")]
+    assert tuple(lr.exit_heads[0].up.weight.shape) == (MICRO["vocab_size"], 3)
+    sd = lr.state_dict()
+    sd.update(shared.state_dict())
+    lr.load_state_dict(sd)
+    assert torch.equal(shared.losses(tokens)[0]["total"], lr.losses(tokens)[0]["total"])
+    with torch.no_grad():
+        for e in lr.exit_heads:
+            e.up.weight.normal_(0.0, 0.3)
+    h = torch.randn(2, MICRO["d_model"])
+    x = lr.final_norm(h)
+    want = lr.lm_head(x) + lr.exit_heads[0].up(lr.exit_heads[0].down(x))
+    assert torch.allclose(lr.exit_logits(h, 0), want, atol=1e-5)
+    assert torch.equal(lr.exit_logits(h, L - 1), lr.lm_head(x))
+    for variant, bad in (("baseline", dict(exit_head="adapter")), ("baseline", dict(exit_head_grad_stop=True)),
+                         ("ee-only", dict(exit_head="mixed")), ("ee-only", dict(exit_head="lowrank")),
+                         ("ee-only", dict(exit_head="adapter", exit_rank=2))):
+        try:
+            bt.make_config(MICRO, "paper", variant, **bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {variant} {bad}")
+    assert bt.BitSkipConfig.from_dict(bt.make_config_dict(MICRO, "paper", "ee-only")).exit_head == "shared"
+
+
 if __name__ == "__main__":
     for name, fn in list(globals().items()):
         if name.startswith("test_"):

@@ -500,6 +500,55 @@ public interface Backend extends AutoCloseable {
         upload(dpExit, d);
     }
 
+    // ==== composites: the residual adapter of an early exit ============================================
+
+    /**
+     * An early exit's residual adapter (kernel {@code ExitAdapter.forward}): a.ln = LayerNorm(a.h) (saving its
+     * statistics), a.out = a.h + a.ln · p.wᵀ for N rows of C, p.w (C, C).
+     */
+    default void exitAdapterForward(int N, int C, float eps, AdapterParams p, AdapterActs a) {
+        if (a.out() == a.h()) {
+            throw new IllegalArgumentException("exitAdapterForward: out must not be h (" + a.h().name() + ")");
+        }
+        layerNormForward(a.ln(), a.lnStats(), a.h(), p.norm(), N, C, eps);
+        copy(a.out(), a.h(), N * C);
+        gemm(new Gemm(N, C, C, 1.0f, Mat.of(a.ln(), C), Mat.transposeOf(p.w(), C), 1.0f, Mat.of(a.out(), C), null));
+    }
+
+    /**
+     * The adapter's backward (kernel {@code ExitAdapter.backward}): accumulates dh (the residual, then the
+     * LayerNorm's input gradient) and grads from dout (N, C); dln (N, C) is scratch, overwritten.
+     */
+    default void exitAdapterBackward(int N, int C, AdapterParams p, AdapterActs a, Tensor dout, Tensor dh,
+                                     AdapterParams grads, Tensor dln) {
+        pointwise(Pointwise.ADD, dh.at(0), dh.at(0), dout.at(0), N * C, 0.0f);
+        pointwise(Pointwise.FILL, dln.at(0), null, null, N * C, 0.0f);
+        gemm(Gemm.linearInputGrad(dln, dout, p.w(), N, C, C));
+        gemm(Gemm.linearWeightGrad(grads.w(), dout, a.ln(), N, C, C));
+        layerNormBackward(dh, grads.norm(), dln, a.h(), p.norm(), a.lnStats(), N, C);
+    }
+
+    // ==== composites: the low-rank head of an early exit ===============================================
+
+    /**
+     * An early exit's low-rank head (kernel {@code LowRankHead.forward}): out (V, C) = w + up (V, r) · down
+     * (r, C), the product summed over the rank, then added to w.
+     */
+    default void lowRankHeadForward(Tensor out, Tensor w, Tensor up, Tensor down, int V, int C, int r) {
+        copy(out, w, V * C);
+        gemm(new Gemm(V, C, r, 1.0f, Mat.of(up, r), Mat.of(down, C), 1.0f, Mat.of(out, C), null));
+    }
+
+    /**
+     * Its backward (kernel {@code LowRankHead.backward}): from dout (V, C), the gradient of out, accumulates
+     * dup += dout · downᵀ and ddown += upᵀ · dout (w's gradient is dout itself, for the caller to add).
+     */
+    default void lowRankHeadBackward(Tensor dup, Tensor ddown, Tensor dout, Tensor up, Tensor down, int V, int C,
+                                     int r) {
+        gemm(new Gemm(V, r, C, 1.0f, Mat.of(dout, C), Mat.transposeOf(down, C), 1.0f, Mat.of(dup, r), null));
+        gemm(new Gemm(r, C, V, 1.0f, Mat.transposeOf(up, r), Mat.of(dout, C), 1.0f, Mat.of(ddown, C), null));
+    }
+
     // ==== composites: the LM head and its loss ========================================================
 
     /**

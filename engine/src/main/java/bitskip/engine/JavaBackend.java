@@ -9,10 +9,12 @@ import bitskip.kernels.Check;
 import bitskip.kernels.CrossEntropy;
 import bitskip.kernels.Dropout;
 import bitskip.kernels.Embedding;
+import bitskip.kernels.ExitAdapter;
 import bitskip.kernels.GradClip;
 import bitskip.kernels.HBitLinear;
 import bitskip.kernels.Hadamard;
 import bitskip.kernels.LayerNorm;
+import bitskip.kernels.LowRankHead;
 import bitskip.kernels.Matmul;
 import bitskip.kernels.Quantize;
 import bitskip.kernels.Rope;
@@ -316,6 +318,47 @@ public final class JavaBackend implements Backend {
      * The head loss as {@code Matmul} and {@code CrossEntropy} compose it: row chunks copied in and out of
      * chunk-sized arrays (the kernels take whole arrays), each chunk's loss summed, then added.
      */
+    @Override
+    public void exitAdapterForward(int N, int C, float eps, AdapterParams p, AdapterActs a) {
+        if (!kernelComposites) {
+            Backend.super.exitAdapterForward(N, C, eps, p, a);
+            return;
+        }
+        ExitAdapter.forward(of(a.out()), of(a.ln()), of(a.lnStats().mean()), of(a.lnStats().rstd()), of(a.h()),
+                of(p.norm().weight()), of(p.norm().bias()), of(p.w()), N, C, eps);
+    }
+
+    @Override
+    public void exitAdapterBackward(int N, int C, AdapterParams p, AdapterActs a, Tensor dout, Tensor dh,
+                                    AdapterParams grads, Tensor dln) {
+        if (!kernelComposites) {
+            Backend.super.exitAdapterBackward(N, C, p, a, dout, dh, grads, dln);
+            return;
+        }
+        ExitAdapter.backward(of(dh), of(grads.norm().weight()), of(grads.norm().bias()), of(grads.w()), of(dln),
+                of(dout), of(a.h()), of(a.ln()), of(a.lnStats().mean()), of(a.lnStats().rstd()), of(p.norm().weight()),
+                of(p.w()), N, C);
+    }
+
+    @Override
+    public void lowRankHeadForward(Tensor out, Tensor w, Tensor up, Tensor down, int V, int C, int r) {
+        if (!kernelComposites) {
+            Backend.super.lowRankHeadForward(out, w, up, down, V, C, r);
+            return;
+        }
+        LowRankHead.forward(of(out), of(w), of(up), of(down), V, C, r);
+    }
+
+    @Override
+    public void lowRankHeadBackward(Tensor dup, Tensor ddown, Tensor dout, Tensor up, Tensor down, int V, int C,
+                                    int r) {
+        if (!kernelComposites) {
+            Backend.super.lowRankHeadBackward(dup, ddown, dout, up, down, V, C, r);
+            return;
+        }
+        LowRankHead.backward(of(dup), of(ddown), of(dout), of(up), of(down), V, C, r);
+    }
+
     @Override
     public double headLoss(LmHead head, Tensor x, int[] targets, int N, float gradScale, Tensor dx) {
         if (!kernelComposites) {

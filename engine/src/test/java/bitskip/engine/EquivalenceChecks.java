@@ -55,6 +55,8 @@ final class EquivalenceChecks {
         check("rope", EquivalenceChecks::rope);
         check("attention", EquivalenceChecks::attention);
         check("router", EquivalenceChecks::router);
+        check("exit-adapter", EquivalenceChecks::exitAdapter);
+        check("low-rank-head", EquivalenceChecks::lowRankHead);
         check("routing-loss", EquivalenceChecks::routingLoss);
         check("head-loss", EquivalenceChecks::headLoss);
         check("optimizer", EquivalenceChecks::optimizer);
@@ -387,6 +389,40 @@ final class EquivalenceChecks {
         for (P g : new P[] {dh, dlw, dlb, dw1, db1, dw2, db2}) {
             c.same("routerBackward", g, bwd);
         }
+    }
+
+    static void exitAdapter(Case c) {
+        int N = 13, C = 40;
+        P h = c.rand("h", N * C, 2.0f), lw = c.rand("lnWeight", C), lb = c.rand("lnBias", C, 0.1f);
+        P w = c.rand("w", C * C, 0.3f);
+        P out = c.zeros("out", N * C), ln = c.zeros("ln", N * C), lm = c.zeros("lnMean", N), lr = c.zeros("lnRstd", N);
+        java.util.function.Function<Equivalence.Side, AdapterActs> acts = s -> new AdapterActs(s.t(h), s.t(ln),
+                new NormStats(s.t(lm), s.t(lr)), s.t(out));
+        c.both(s -> s.be().exitAdapterForward(N, C, 1e-5f, new AdapterParams(s.norm(lw, lb), s.t(w)), acts.apply(s)));
+        c.same("exitAdapterForward", out, ROWS_FORWARD);
+        for (P saved : new P[] {out, ln, lm, lr}) {
+            c.adopt(saved);
+        }
+        P dh = c.rand("dh", N * C), dlw = c.rand("dlnWeight", C), dlb = c.rand("dlnBias", C), dw = c.rand("dw", C * C);
+        P dln = c.zeros("dln", N * C), dout = c.rand("dout", N * C);
+        c.both(s -> s.be().exitAdapterBackward(N, C, new AdapterParams(s.norm(lw, lb), s.t(w)), acts.apply(s), s.t(dout),
+                s.t(dh), new AdapterParams(s.norm(dlw, dlb), s.t(dw)), s.t(dln)));
+        Tols bwd = new Tols(Tol.EXACT, Tol.scaled(5e-5, 1e-4), Tol.EXACT, Tol.abs(1e-5, 1e-4));
+        for (P g : new P[] {dh, dlw, dlb, dw}) {
+            c.same("exitAdapterBackward", g, bwd);
+        }
+    }
+
+    static void lowRankHead(Case c) {
+        int V = 67, C = 40, r = 5;
+        P w = c.rand("w", V * C), up = c.rand("up", V * r, 0.5f), down = c.rand("down", r * C, 0.5f);
+        P out = c.zeros("out", V * C);
+        c.both(s -> s.be().lowRankHeadForward(s.t(out), s.t(w), s.t(up), s.t(down), V, C, r));
+        c.same("lowRankHeadForward", out, GEMM);
+        P dup = c.rand("dup", V * r), ddown = c.rand("ddown", r * C), dout = c.rand("dout", V * C);
+        c.both(s -> s.be().lowRankHeadBackward(s.t(dup), s.t(ddown), s.t(dout), s.t(up), s.t(down), V, C, r));
+        c.same("lowRankHeadBackward", dup, GEMM);
+        c.same("lowRankHeadBackward", ddown, GEMM);
     }
 
     static void routingLoss(Case c) {

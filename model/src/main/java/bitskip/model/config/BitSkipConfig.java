@@ -49,6 +49,17 @@ public record BitSkipConfig(
         String eeWeights,
         /** Final LayerNorm before the shared head on the exits during training. */
         boolean eeFinalNorm,
+        /**
+         * What each early exit l &lt; L−1 adds to the shared head: "shared" (nothing: the paper's Eq. 4),
+         * "adapter" (its own residual adapter h + W_l·LN_l(h), W_l float d×d initialized to zero, before the
+         * head) or "lowrank" (its own rank-{@code exit_rank} correction of the head's weights, W + U_l·D_l,
+         * U_l initialized to zero).
+         */
+        String exitHead,
+        /** The early-exit loss of the exits l &lt; L−1 does not train the shared head (final norm and LM head). */
+        boolean exitHeadGradStop,
+        /** The rank r of exit_head = lowrank's corrections (0 for the other designs). */
+        int exitRank,
         /** Layer-skip probability p_max·(l/D)²: D = "L" (paper) or "L-1" (authors' code). */
         String skipDenominator,
         /** Routing loss: "per_token" mean of (l̄−l*)², or "batch_mean" (mean l̄ − l*)² (authors' code). */
@@ -144,6 +155,20 @@ public record BitSkipConfig(
         nonNegative("lambda_q", lambdaQ);
         oneOf("ee_targets", eeTargets, "shifted", "unshifted");
         oneOf("ee_weights", eeWeights, "inverse", "linear");
+        oneOf("exit_head", exitHead, EXIT_HEADS);
+        if (!exitHead.equals("shared") && !(lambdaEe > 0)) {
+            throw invalid("exit_head", "'" + exitHead + "'", "per-exit heads train only through the early-exit loss: "
+                    + "needs lambda_ee > 0 (it is " + lambdaEe + ")");
+        }
+        if (exitHead.equals("lowrank") ? exitRank < 1 || exitRank > Math.min(dModel, vocabSize) : exitRank != 0) {
+            throw invalid("exit_rank", exitRank, exitHead.equals("lowrank")
+                    ? "must be in [1, min(d_model, vocab_size)] = [1, " + Math.min(dModel, vocabSize) + "]"
+                    : "must be 0 unless exit_head = lowrank (it is '" + exitHead + "')");
+        }
+        if (exitHeadGradStop && !(lambdaEe > 0)) {
+            throw invalid("exit_head_grad_stop", true, "stops the early-exit loss's gradient: needs lambda_ee > 0 (it is "
+                    + lambdaEe + ")");
+        }
         oneOf("skip_denominator", skipDenominator, "L", "L-1");
         oneOf("route_loss", routeLoss, "per_token", "batch_mean");
         oneOf("quant_loss", quantLoss, "l2", "mse");
@@ -185,7 +210,32 @@ public record BitSkipConfig(
                 MAX_TENSOR_ELEMENTS, "a backend tensor can address");
     }
 
+    /** The values of {@code exit_head}. */
+    public static final String[] EXIT_HEADS = {"shared", "adapter", "lowrank"};
+
+    /**
+     * Fields added after configurations were first written (checkpoints, run folders, deployable files), with
+     * the value that reproduces what those files meant; a complete configuration without them takes these.
+     */
+    public static final java.util.Map<String, Object> ADDED_FIELDS = java.util.Map.of(
+            "exit_head", "shared", "exit_head_grad_stop", false, "exit_rank", 0);
+
     // ---- derived quantities ----
+
+    /** Whether early exit l has its own adapter before the shared head (the last layer never does). */
+    public boolean exitAdapter(int l) {
+        return exitHead.equals("adapter") && l < nLayers - 1;
+    }
+
+    /** Whether early exit l has its own low-rank correction of the head (the last layer never does). */
+    public boolean exitLowRank(int l) {
+        return exitHead.equals("lowrank") && l < nLayers - 1;
+    }
+
+    /** Whether the early-exit loss of exit l leaves the shared head's parameters untouched. */
+    public boolean exitGradStop(int l) {
+        return exitHeadGradStop && l < nLayers - 1;
+    }
 
     @JsonIgnore
     public int headSize() {

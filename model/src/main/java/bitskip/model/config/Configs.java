@@ -62,11 +62,23 @@ public final class Configs {
 
     /** Parses a complete configuration (as written by {@link #toJson}); {@code source} names it in errors. */
     public static BitSkipConfig fromJson(String json, String source) {
+        JsonNode node;
         try {
-            return JSON.readValue(json, BitSkipConfig.class);
+            node = JSON.readTree(json);
         } catch (JsonProcessingException e) {
             throw invalid(source, e);
         }
+        if (node == null || !node.isObject()) {
+            throw new IllegalArgumentException(source + ": not a valid bitskip configuration: not a JSON object");
+        }
+        // a configuration written before a field existed means that field's original behaviour
+        ObjectNode tree = (ObjectNode) node;
+        for (Map.Entry<String, Object> e : BitSkipConfig.ADDED_FIELDS.entrySet()) {
+            if (!tree.has(e.getKey())) {
+                tree.set(e.getKey(), JSON.valueToTree(e.getValue()));
+            }
+        }
+        return fromTree(tree, source);
     }
 
     /** The snake_case names of every field. */

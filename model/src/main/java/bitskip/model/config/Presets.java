@@ -49,7 +49,7 @@ public final class Presets {
                 hadamard, 8, ref ? 8 : 4, "all", ref, ref, true,
                 earlyExit ? 0.3f : 0.0f, earlyExit ? 0.7f : 0.0f,
                 auxLosses ? 0.2f : 0.0f, auxLosses ? 0.05f : 0.0f,
-                ref ? "unshifted" : "shifted", ref ? "linear" : "inverse", !ref,
+                ref ? "unshifted" : "shifted", ref ? "linear" : "inverse", !ref, "shared", false, 0,
                 ref ? "L-1" : "L", ref ? "batch_mean" : "per_token", "mse",
                 !ref, 0.5f, ref ? "reference" : "paper",
                 6e-4f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f,

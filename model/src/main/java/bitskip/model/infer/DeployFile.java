@@ -35,9 +35,12 @@ import java.util.zip.CRC32C;
  *       {@code lm_head.scale}, F32 (V), finite, ≥ 0);</li>
  *   <li>optionally the draft vocabulary {@code draft.ids} (I32 (V_d), ascending ids) announced by
  *       {@code bitskip.draft};</li>
- *   <li>{@code bitskip.exit_head} = {@code shared}: every exit uses the final norm and the shared head. Per-exit
- *       heads (issue 17) are announced by another value and add tensors {@code exit_heads.<l>.*}; this build
- *       reads {@code shared} only and refuses the others by name;</li>
+ *   <li>{@code bitskip.exit_head}, the configuration's {@code exit_head}: {@code shared} (every exit uses the
+ *       final norm and the shared head), {@code adapter} (each early exit l &lt; L−1 first applies its residual
+ *       adapter, F32 tensors {@code exit_heads.<l>.norm.weight}, {@code .norm.bias} (C) and
+ *       {@code .proj.weight} (C, C)) or {@code lowrank} (each early exit adds U_l·(D_l·x) to the head's logits,
+ *       F32 tensors {@code exit_heads.<l>.down.weight} (r, C) and {@code .up.weight} (V, r)); other values are
+ *       refused by name;</li>
  *   <li>{@code bitskip.checksums}: a JSON object giving the CRC-32C of every tensor's data bytes.</li>
  * </ul>
  * Loading refuses, with one line naming the file and the tensor or field: another format or version, a
@@ -54,8 +57,6 @@ public final class DeployFile {
     public static final String DRAFT_KEY = "bitskip.draft";
     public static final String EXIT_HEAD_KEY = "bitskip.exit_head";
     public static final String CHECKSUMS_KEY = "bitskip.checksums";
-    /** The only exit-head design this build reads: every exit through the final norm and the shared head. */
-    public static final String EXIT_HEAD_SHARED = "shared";
     static final String HEAD_INT8 = "lm_head.int8", HEAD_SCALE = "lm_head.scale", DRAFT_IDS = "draft.ids";
 
     /** The packing schemes of {@link TernaryPack}. */
@@ -135,7 +136,7 @@ public final class DeployFile {
             }
             b.metadata(DRAFT_KEY, d.toString());
         }
-        b.metadata(EXIT_HEAD_KEY, EXIT_HEAD_SHARED);
+        b.metadata(EXIT_HEAD_KEY, c.exitHead());
         b.metadata(CHECKSUMS_KEY, Configs.JSON.valueToTree(crc).toString());
         b.metadata(FORMAT_KEY, FORMAT);
         b.metadata(VERSION_KEY, VERSION);
@@ -169,9 +170,13 @@ public final class DeployFile {
         BitSkipConfig c = Configs.fromJson(st.metadata(Checkpoints.CONFIG_KEY),
                 file + " (metadata " + Checkpoints.CONFIG_KEY + ")");
         String exitHead = st.metadata(EXIT_HEAD_KEY);
-        if (!EXIT_HEAD_SHARED.equals(exitHead)) {
+        if (!Arrays.asList(BitSkipConfig.EXIT_HEADS).contains(exitHead)) {
             throw new IllegalArgumentException(file + ": metadata " + EXIT_HEAD_KEY + " = " + exitHead
-                    + " is not supported (this build reads " + EXIT_HEAD_SHARED + ")");
+                    + " is not supported (this build reads " + String.join(", ", BitSkipConfig.EXIT_HEADS) + ")");
+        }
+        if (!exitHead.equals(c.exitHead())) {
+            throw new IllegalArgumentException(file + ": metadata " + EXIT_HEAD_KEY + " = " + exitHead
+                    + " does not match the configuration's exit_head = " + c.exitHead());
         }
         Set<String> expected = new LinkedHashSet<>();
         Map<String, float[]> floats = new LinkedHashMap<>();
@@ -210,7 +215,8 @@ public final class DeployFile {
             }
         }
         return new InferenceModel(c, floats.get("tok_embeddings.weight"), floats.get("pos_embeddings.weight"),
-                layers, floats.get("final_norm.weight"), floats.get("final_norm.bias"), head, draft, par);
+                layers, floats.get("final_norm.weight"), floats.get("final_norm.bias"),
+                InferenceModel.ExitHeads.of(c, floats::get), head, draft, par);
     }
 
     private static LmHead readHead(SafeTensors st, Path file, BitSkipConfig c, Set<String> expected) {

@@ -6,6 +6,7 @@ import bitskip.kernels.Rope;
 import bitskip.model.config.BitSkipConfig;
 import bitskip.model.nn.BitSkipModel;
 import bitskip.model.nn.Param;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -16,7 +17,10 @@ import java.util.function.Function;
  * dropout, no layer skipping): W1.58 weights and per-token absmax activations of
  * {@code config.projectionBits()} bits, through integer kernels (int8 × ternary, int32 accumulation; see
  * {@code bitskip.kernels.TernaryMatmul}). Sessions ({@link Session}) hold the KV caches; the model itself
- * is immutable and may serve several sessions, one thread each.
+ * is immutable and may serve several sessions, one thread each. Under {@code exit_head = adapter} every
+ * early exit l &lt; L−1 applies its residual adapter ({@link ExitHeads}) before the final norm and the head;
+ * under {@code exit_head = lowrank} it adds its rank-r term U_l·(D_l·x) to the head's logits; both with
+ * whichever head (f32, int8, draft) reads it.
  */
 public final class InferenceModel {
     public final BitSkipConfig config;
@@ -27,6 +31,8 @@ public final class InferenceModel {
     final LmHead head;
     /** The draft head of self-speculation, or null. */
     final DraftHead draft;
+    /** The early exits' own parameters, or null under exit_head = shared. */
+    final ExitHeads exitHeads;
     final float[] cos, sin;
     final Parallel par;
 
@@ -37,12 +43,62 @@ public final class InferenceModel {
         float[] routerNormW, routerNormB, fc1W, fc1B, fc2W, fc2B;
     }
 
+    /**
+     * The own parameters of the early exits l &lt; L−1, float, under their training names: exit_head = adapter,
+     * the residual adapters h + W_l·LN_l(h) ({@code exit_heads.<l>.norm.weight}, {@code .norm.bias},
+     * {@code .proj.weight}); exit_head = lowrank, the factors D_l (r, C) and U_l (V, r) of the head's correction
+     * ({@code exit_heads.<l>.down.weight}, {@code .up.weight}). The other design's arrays are null.
+     */
+    static final class ExitHeads {
+        final float[][] normW, normB, w, down, up;
+        final int rank;
+
+        ExitHeads(BitSkipConfig c, Function<String, float[]> get) {
+            int n = c.nLayers() - 1;
+            boolean adapter = c.exitHead().equals("adapter");
+            rank = c.exitRank();
+            normW = adapter ? new float[n][] : null;
+            normB = adapter ? new float[n][] : null;
+            w = adapter ? new float[n][] : null;
+            down = adapter ? null : new float[n][];
+            up = adapter ? null : new float[n][];
+            for (int l = 0; l < n; l++) {
+                for (Map.Entry<String, float[][]> e : arrays().entrySet()) {
+                    e.getValue()[l] = get.apply(exitName(l, e.getKey()));
+                }
+            }
+        }
+
+        /** The arrays of this design by their names' last part ("norm.weight", "up.weight", ...). */
+        Map<String, float[][]> arrays() {
+            Map<String, float[][]> m = new java.util.LinkedHashMap<>();
+            if (w != null) {
+                m.put("norm.weight", normW);
+                m.put("norm.bias", normB);
+                m.put("proj.weight", w);
+            } else {
+                m.put("down.weight", down);
+                m.put("up.weight", up);
+            }
+            return m;
+        }
+
+        /** The exits' parameters a configuration implies, or null for the shared head. */
+        static ExitHeads of(BitSkipConfig c, Function<String, float[]> get) {
+            return c.exitHead().equals("shared") ? null : new ExitHeads(c, get);
+        }
+    }
+
+    static String exitName(int l, String what) {
+        return "exit_heads." + l + "." + what;
+    }
+
     /** The projections of a block, in the order of the training model's parameter list. */
     static final String[] PROJECTIONS = {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.o_proj",
             "ffn.up_proj", "ffn.down_proj"};
 
     InferenceModel(BitSkipConfig c, float[] wte, float[] wpe, Layer[] layers, float[] finalNormW,
-                   float[] finalNormB, LmHead head, DraftHead draft, Parallel par) {
+                   float[] finalNormB, ExitHeads exitHeads, LmHead head, DraftHead draft, Parallel par) {
         if (!c.ternary()) {
             throw new IllegalArgumentException("invalid configuration: ternary = false: a deployed model needs "
                     + "ternary weights (this one was trained with full-precision projections)");
@@ -63,6 +119,11 @@ public final class InferenceModel {
         this.layers = layers;
         this.finalNormW = finalNormW;
         this.finalNormB = finalNormB;
+        if ((exitHeads != null) == c.exitHead().equals("shared")) {
+            throw new IllegalArgumentException("exit_head = " + c.exitHead() + " but the model was given "
+                    + (exitHeads == null ? "no " : "") + "per-exit parameters");
+        }
+        this.exitHeads = exitHeads;
         if (head.rows != c.vocabSize() || head.C != c.dModel()) {
             throw new IllegalArgumentException("the LM head is " + head.rows + " x " + head.C + " but the configuration "
                     + "implies " + c.vocabSize() + " x " + c.dModel());
@@ -77,19 +138,19 @@ public final class InferenceModel {
 
     /** This model computing on other threads (the weights are shared, not copied). */
     public InferenceModel withParallel(Parallel p) {
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head, draft, p);
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, exitHeads, head, draft, p);
     }
 
     /** This model with its LM head in format f (int8: quantized per row; the draft head follows). */
     public InferenceModel withHead(LmHead.Format f) {
         LmHead h = head.as(f);
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, h,
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, exitHeads, h,
                 draft == null ? null : new DraftHead(draft.ids, h), par);
     }
 
     /** This model with a draft head of the given vocabulary subset (ascending ids), or none for null. */
     public InferenceModel withDraft(int[] ids) {
-        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, head,
+        return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, exitHeads, head,
                 ids == null ? null : new DraftHead(ids, head), par);
     }
 
@@ -121,7 +182,7 @@ public final class InferenceModel {
         }
         return new InferenceModel(c, get.apply("tok_embeddings.weight"),
                 c.learnedPositions() ? get.apply("pos_embeddings.weight") : null, layers,
-                get.apply("final_norm.weight"), get.apply("final_norm.bias"),
+                get.apply("final_norm.weight"), get.apply("final_norm.bias"), ExitHeads.of(c, get),
                 LmHead.f32(get.apply("lm_head.weight"), c.vocabSize(), c.dModel()), null, par);
     }
 
@@ -199,6 +260,16 @@ public final class InferenceModel {
         }
         out.put("final_norm.weight", new int[] {C});
         out.put("final_norm.bias", new int[] {C});
+        for (int l = 0; l < c.nLayers() - 1; l++) {
+            if (c.exitHead().equals("adapter")) {
+                out.put(exitName(l, "norm.weight"), new int[] {C});
+                out.put(exitName(l, "norm.bias"), new int[] {C});
+                out.put(exitName(l, "proj.weight"), new int[] {C, C});
+            } else if (c.exitHead().equals("lowrank")) {
+                out.put(exitName(l, "down.weight"), new int[] {c.exitRank(), C});
+                out.put(exitName(l, "up.weight"), new int[] {c.vocabSize(), c.exitRank()});
+            }
+        }
         return out;
     }
 
@@ -215,6 +286,12 @@ public final class InferenceModel {
         }
         if (name.equals("final_norm.bias")) {
             return finalNormB;
+        }
+        if (name.startsWith("exit_heads.") && exitHeads != null) {
+            int dot = name.indexOf('.', 11);
+            int l = dot < 0 ? -1 : Integer.parseInt(name.substring(11, dot));
+            float[][] a = exitHeads.arrays().get(name.substring(dot + 1));
+            return a == null || l < 0 || l >= a.length ? null : a[l];
         }
         for (TernaryLinear p : projections()) {
             if (name.equals(p.name + ".norm.weight")) {

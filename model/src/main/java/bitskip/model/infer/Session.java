@@ -2,6 +2,7 @@ package bitskip.model.infer;
 
 import bitskip.engine.cpu.Lanes;
 import bitskip.engine.cpu.VectorMath;
+import bitskip.kernels.ExitAdapter;
 import bitskip.kernels.Rope;
 import bitskip.kernels.Router;
 import jdk.incubator.vector.FloatVector;
@@ -57,6 +58,10 @@ public final class Session {
     private final int[][] acc;
     private final float[][] scale;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
+    /** An exit adapter's input row, output row and LayerNorm output (exit_head = adapter). */
+    private final float[] aIn, aOut, aLn;
+    /** D_l·x of a low-rank exit (exit_head = lowrank). */
+    private final float[] lowRankT;
     private int logitsPos = -1, logitsDepth = -1;
     /**
      * Logits of a block of consecutive positions computed by {@link #prepareLogits} in one pass over the head:
@@ -107,6 +112,11 @@ public final class Session {
         rRstd = new float[1];
         rHidden = new float[m.H];
         pOut = new float[1];
+        boolean adapters = m.exitHeads != null && m.exitHeads.w != null;
+        aIn = new float[adapters ? m.C : 0];
+        aOut = new float[aIn.length];
+        aLn = new float[aIn.length];
+        lowRankT = new float[m.exitHeads != null && m.exitHeads.up != null ? m.exitHeads.rank : 0];
     }
 
     public InferenceModel model() {
@@ -249,8 +259,8 @@ public final class Session {
 
     /**
      * The logits (V) of position pos at its frontier: final LayerNorm and the shared head on its hidden state
-     * (the full model's output when the frontier is the last layer, the exit's otherwise). The array is
-     * reused by the next call.
+     * (the full model's output when the frontier is the last layer, the exit's otherwise, with the exit's
+     * adapter or low-rank term where it has one). The array is reused by the next call.
      */
     public float[] logits(int pos) {
         checkPos(pos);
@@ -303,18 +313,65 @@ public final class Session {
     private void head(float[] out, float[] norm, int pos, int count) {
         finalNorm(norm, pos, count);
         m.head.forward(out, norm, 0, count, m.par);
+        for (int i = 0; i < count; i++) {
+            lowRank(out, i * m.V, null, norm, i * m.C, frontier[pos + i] - 1);
+        }
         headPasses++;
     }
 
+    /**
+     * Under exit_head = lowrank, at an early exit l &lt; L−1: adds U_l·(D_l·x) to the logits of x = norm[xOff..)
+     * at out[oOff..), for every token, or for the tokens ids (the draft vocabulary) in their order. Row by row
+     * (the same sums for a token whichever rows are asked), so the draft logits are the full ones' rows.
+     */
+    private void lowRank(float[] out, int oOff, int[] ids, float[] norm, int xOff, int l) {
+        InferenceModel.ExitHeads e = m.exitHeads;
+        if (e == null || e.up == null || l < 0 || l >= m.L - 1) {
+            return;
+        }
+        int r = e.rank;
+        float[] d = e.down[l], u = e.up[l];
+        for (int k = 0; k < r; k++) {
+            float t = 0.0f;
+            for (int c = 0; c < m.C; c++) {
+                t += d[k * m.C + c] * norm[xOff + c];
+            }
+            lowRankT[k] = t;
+        }
+        int n = ids == null ? m.V : ids.length;
+        for (int j = 0; j < n; j++) {
+            int v = ids == null ? j : ids[j];
+            float acc = 0.0f;
+            for (int k = 0; k < r; k++) {
+                acc += u[v * r + k] * lowRankT[k];
+            }
+            out[oOff + j] += acc;
+        }
+    }
+
+    /**
+     * The final LayerNorm of positions [pos, pos + count) at their frontiers; a position whose frontier is an
+     * early exit l &lt; L−1 with an adapter goes through it first (the kernel itself, one row: the training
+     * model's bits).
+     */
     private void finalNorm(float[] norm, int pos, int count) {
         for (int i = 0; i < count; i++) {
-            RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            int l = frontier[pos + i] - 1;
+            if (m.exitHeads != null && m.exitHeads.w != null && l >= 0 && l < m.L - 1) {
+                InferenceModel.ExitHeads a = m.exitHeads;
+                System.arraycopy(hs, (pos + i) * m.C, aIn, 0, m.C);
+                ExitAdapter.forward(aOut, aLn, rMean, rRstd, aIn, a.normW[l], a.normB[l], a.w[l], 1, m.C, m.config.lnEps());
+                RowOps.layerNorm(norm, i * m.C, aOut, 0, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            } else {
+                RowOps.layerNorm(norm, i * m.C, hs, (pos + i) * m.C, m.finalNormW, m.finalNormB, m.C, m.config.lnEps());
+            }
         }
     }
 
     /**
      * The draft head's logits (V_d, in the order of {@code model().draft().ids}) of position pos at its
-     * frontier: the final LayerNorm and the rows of the head for the draft vocabulary, computed exactly as
+     * frontier: the exit's adapter where it has one, the final LayerNorm and the rows of the head for the
+     * draft vocabulary (with the exit's low-rank term's rows where it has one), computed exactly as
      * the same rows of {@link #logits} (bit-identical values, a V_d/V share of the bytes). The array is reused by
      * the next call.
      */
@@ -325,6 +382,7 @@ public final class Session {
         }
         finalNorm(normRow, pos, 1);
         m.draft.head.forward(draftLogits, normRow, 0, 1, m.par);
+        lowRank(draftLogits, 0, m.draft.ids, normRow, 0, frontier[pos] - 1);
         draftPasses++;
         return draftLogits;
     }

@@ -1,5 +1,7 @@
 package bitskip.model.nn;
 
+import bitskip.engine.AdapterActs;
+import bitskip.engine.AdapterParams;
 import bitskip.engine.Backend;
 import bitskip.engine.LinearScratch;
 import bitskip.engine.LmHead;
@@ -16,7 +18,13 @@ import java.util.Random;
 /**
  * The BitSkip model (spec sections 1–3) on a backend: token embedding (+ the learned position table under
  * the authors' profile), L post-norm blocks of quantized projections with a routing gate each, final
- * LayerNorm and an untied LM head shared by every exit.
+ * LayerNorm and an untied LM head shared by every exit. Under {@code exit_head = adapter} every early exit
+ * l &lt; L−1 first passes its hidden state through its own residual adapter h + W_l·LN_l(h) (parameters
+ * {@code exit_heads.<l>.norm.*} and {@code exit_heads.<l>.proj.weight}, W_l starting at zero); under
+ * {@code exit_head = lowrank} every early exit reads the head W + U_l·D_l (rank {@code exit_rank}, parameters
+ * {@code exit_heads.<l>.up.weight} (V, r), starting at zero, and {@code exit_heads.<l>.down.weight} (r, C)),
+ * materialized once per pass in a (V, C) scratch; under {@code exit_head_grad_stop} the early-exit loss of
+ * those exits does not train the final norm and the head.
  *
  * <p>One forward pass computes the task loss, the early-exit loss, the routing loss and the quantization
  * loss. The LM head's loss and gradient for an exit are computed as soon as that layer's output exists,
@@ -33,6 +41,10 @@ public final class BitSkipModel {
     private final ParamList params;
     final Param wte, wpe, finalNormW, finalNormB, head;
     final Block[] blocks;
+    /** Per early exit l < L−1 under exit_head = adapter: its LayerNorm and its (C, C) matrix; else null. */
+    final Param[] adapterNormW, adapterNormB, adapterW;
+    /** Per early exit l < L−1 under exit_head = lowrank: U_l (V, r) and D_l (r, C); else null. */
+    final Param[] lowRankUp, lowRankDown;
 
     private final Tensor cos, sin;
     private final Tensor x0, dx0;
@@ -41,6 +53,13 @@ public final class BitSkipModel {
     private final Tensor dBlock;
     private final Tensor normed, dNormed, logits;
     private final NormStats normStats;
+    /** The adapted exit input, its gradient, the adapter's LayerNorm output and its gradient (adapter only). */
+    private final Tensor exitIn, dExitIn, adapterLn, dAdapterLn;
+    private final NormStats adapterStats;
+    /** Where a grad-stopped exit's final-norm gradients go, to be discarded (grad stop only). */
+    private final Norm discardedNormGrads;
+    /** A low-rank exit's head W + U_l·D_l and its gradient, (V, C) each (lowrank only). */
+    private final Tensor exitHead, dExitHead;
     private final Tensor pAll, lbar, dpAll, dpLayer;
     private final Block.Grads grads;
     private final LinearScratch projScratch;
@@ -71,6 +90,23 @@ public final class BitSkipModel {
         finalNormW = params.add("final_norm.weight", Param.Kind.NORM_WEIGHT, C);
         finalNormB = params.add("final_norm.bias", Param.Kind.BIAS, C);
         head = params.add("lm_head.weight", Param.Kind.LINEAR, V, C);
+        // after every other parameter, so the shared-head model draws the same initial values as before
+        boolean adapters = c.exitHead().equals("adapter");
+        adapterNormW = adapters ? new Param[L - 1] : null;
+        adapterNormB = adapters ? new Param[L - 1] : null;
+        adapterW = adapters ? new Param[L - 1] : null;
+        for (int l = 0; adapters && l < L - 1; l++) {
+            adapterNormW[l] = params.add("exit_heads." + l + ".norm.weight", Param.Kind.NORM_WEIGHT, C);
+            adapterNormB[l] = params.add("exit_heads." + l + ".norm.bias", Param.Kind.BIAS, C);
+            adapterW[l] = params.add("exit_heads." + l + ".proj.weight", Param.Kind.ZERO, C, C);
+        }
+        boolean lowRank = c.exitHead().equals("lowrank");
+        lowRankUp = lowRank ? new Param[L - 1] : null;
+        lowRankDown = lowRank ? new Param[L - 1] : null;
+        for (int l = 0; lowRank && l < L - 1; l++) {
+            lowRankDown[l] = params.add("exit_heads." + l + ".down.weight", Param.Kind.LINEAR, c.exitRank(), C);
+            lowRankUp[l] = params.add("exit_heads." + l + ".up.weight", Param.Kind.ZERO, V, c.exitRank());
+        }
 
         int HS = c.headSize();
         float[] cs = new float[T * HS / 2], sn = new float[T * HS / 2];
@@ -94,6 +130,18 @@ public final class BitSkipModel {
         dNormed = be.alloc("grad.final_norm", N * C);
         // one chunk of logits, overwritten by its gradient in place: the logits of all rows never exist at once
         logits = be.alloc("scratch.logits", Math.min(c.headChunk(), N) * V);
+        boolean anyAdapter = adapters && L > 1;
+        exitIn = anyAdapter ? be.alloc("act.exit_in", N * C) : null;
+        dExitIn = anyAdapter ? be.alloc("grad.exit_in", N * C) : null;
+        adapterLn = anyAdapter ? be.alloc("act.exit_adapter_ln", N * C) : null;
+        dAdapterLn = anyAdapter ? be.alloc("grad.exit_adapter_ln", N * C) : null;
+        adapterStats = anyAdapter ? new NormStats(be.alloc("act.exit_adapter_mean", N), be.alloc("act.exit_adapter_rstd", N))
+                : null;
+        discardedNormGrads = c.exitHeadGradStop()
+                ? new Norm(be.alloc("scratch.discarded_norm_weight_grad", C), be.alloc("scratch.discarded_norm_bias_grad", C))
+                : null;
+        exitHead = lowRank && L > 1 ? be.alloc("scratch.exit_head", V * C) : null;
+        dExitHead = lowRank && L > 1 ? be.alloc("grad.exit_head", V * C) : null;
         pAll = be.alloc("act.p_exit", L * N);
         lbar = be.alloc("act.lbar", N);
         dpAll = be.alloc("grad.p_exit", L * N);
@@ -152,7 +200,7 @@ public final class BitSkipModel {
                     }
                 }
                 case NORM_WEIGHT -> Arrays.fill(a, 1.0f);
-                case BIAS -> Arrays.fill(a, 0.0f);
+                case BIAS, ZERO -> Arrays.fill(a, 0.0f);
             }
             be.upload(p.value, a);
         }
@@ -199,8 +247,8 @@ public final class BitSkipModel {
 
     /**
      * Evaluation (Table 5's convention): no dropout, no skipping; returns the summed cross-entropy of the
-     * final output ({@code [0]}) and of every exit l with the final LayerNorm and the shared head
-     * ({@code [1 + l]}); sums over the B·T tokens, so callers can weight by tokens.
+     * final output ({@code [0]}) and of every exit l with the final LayerNorm and the shared head, with exit
+     * l's adapter or low-rank correction where it has one ({@code [1 + l]}); sums over the B·T tokens, so callers can weight by tokens.
      */
     public double[] evaluate(int[] inputs, int[] targets, int B, boolean exits) {
         checkBatch(inputs, targets, B);
@@ -213,7 +261,8 @@ public final class BitSkipModel {
             blocks[l].forward(be, prev, cos, sin, grads.attWork, B, T, false, 0L, 0);
             be.copy(h[l], blocks[l].blockOut, N * C);
             if (exits || l == L - 1) {
-                double ce = headPass(h[l], true, targets, N, 0.0f, null) * N;
+                double ce = (l == L - 1 ? headPass(h[l], true, targets, N, 0.0f, null, false, -1)
+                        : exitPass(l, true, targets, N, 0.0f, null)) * N;
                 sums[1 + l] = ce;
                 if (l == L - 1) {
                     sums[0] = ce;
@@ -278,13 +327,13 @@ public final class BitSkipModel {
             Tensor dh = backward ? dH[l] : null;
             if (l == L - 1) {
                 float w = 1.0f + (lastExitIsTask ? (float) wExit : 0.0f);
-                task = headPass(h[l], true, targets, N, w * lossScale, dh);
+                task = headPass(h[l], true, targets, N, w * lossScale, dh, false, -1);
                 if (lastExitIsTask && computeExits) {
                     exits[l] = task;
                 }
             }
             if (computeExits && !(l == L - 1 && lastExitIsTask)) {
-                exits[l] = headPass(h[l], c.eeFinalNorm(), eeTargets, N, eeActive ? (float) wExit * lossScale : 0.0f, dh);
+                exits[l] = exitPass(l, c.eeFinalNorm(), eeTargets, N, eeActive ? (float) wExit * lossScale : 0.0f, dh);
             }
             if (computeExits) {
                 ee += c.exitWeight(l) * exits[l];
@@ -345,14 +394,68 @@ public final class BitSkipModel {
     }
 
     /**
-     * Mean cross-entropy of head((finalNorm)(x)) against targets over N rows; if dx is not null,
-     * accumulates gradScale·∂(mean CE)/∂ into dx, the head and the final norm.
+     * The loss of exit l (the shared head on layer l's output, after exit l's adapter or with its low-rank
+     * correction where it has one), as {@link #headPass}; the gradient reaches dx through the adapter, exit
+     * l's own parameters, and the shared head's parameters unless exit l is grad-stopped.
      */
-    private double headPass(Tensor x, boolean norm, int[] targets, int N, float gradScale, Tensor dx) {
+    private double exitPass(int l, boolean norm, int[] targets, int N, float gradScale, Tensor dx) {
+        if (!config.exitAdapter(l)) {
+            return headPass(h[l], norm, targets, N, gradScale, dx, config.exitGradStop(l), l);
+        }
+        boolean grad = dx != null && gradScale != 0.0f;
+        AdapterActs acts = adapterForward(l, N);
+        if (grad) {
+            be.zero(dExitIn);
+        }
+        double ce = headPass(exitIn, norm, targets, N, gradScale, grad ? dExitIn : null, config.exitGradStop(l), l);
+        if (grad) {
+            be.exitAdapterBackward(N, C, adapter(l, false), acts, dExitIn, dx, adapter(l, true), dAdapterLn);
+        }
+        return ce;
+    }
+
+    /** Exit l's adapter on h[l] into exitIn. */
+    private AdapterActs adapterForward(int l, int N) {
+        AdapterActs acts = new AdapterActs(h[l], adapterLn, adapterStats, exitIn);
+        be.exitAdapterForward(N, C, config.lnEps(), adapter(l, false), acts);
+        return acts;
+    }
+
+    /** Exit l's adapter parameters, or their gradients. */
+    private AdapterParams adapter(int l, boolean grads) {
+        return grads ? new AdapterParams(new Norm(adapterNormW[l].grad, adapterNormB[l].grad), adapterW[l].grad)
+                : new AdapterParams(new Norm(adapterNormW[l].value, adapterNormB[l].value), adapterW[l].value);
+    }
+
+    /**
+     * The head exit l reads: the shared head, or under exit_head = lowrank for an early exit, W + U_l·D_l
+     * written into the exitHead scratch (U_l·D_l summed over the rank, then added to W).
+     */
+    private Tensor headOf(int exit) {
+        if (exit < 0 || !config.exitLowRank(exit)) {
+            return head.value;
+        }
+        be.lowRankHeadForward(exitHead, head.value, lowRankUp[exit].value, lowRankDown[exit].value, V, C, config.exitRank());
+        return exitHead;
+    }
+
+    /**
+     * Mean cross-entropy of headOf(exit)((finalNorm)(x)) against targets over N rows (exit −1: the shared
+     * head); if dx is not null, accumulates gradScale·∂(mean CE)/∂ into dx, exit's low-rank factors and,
+     * unless stopHead, into the head and the final norm.
+     */
+    private double headPass(Tensor x, boolean norm, int[] targets, int N, float gradScale, Tensor dx, boolean stopHead,
+                            int exit) {
         boolean grad = dx != null && gradScale != 0.0f;
         float scale = gradScale / N;
         Norm finalNorm = new Norm(finalNormW.value, finalNormB.value);
-        LmHead lm = new LmHead(head.value, head.grad, C, V, logits, Math.min(config.headChunk(), N));
+        Tensor w = headOf(exit);
+        boolean lowRank = w != head.value;
+        if (lowRank && grad) {
+            be.zero(dExitHead);
+        }
+        LmHead lm = new LmHead(w, lowRank ? dExitHead : stopHead ? null : head.grad, C, V, logits,
+                Math.min(config.headChunk(), N));
         Tensor in = x;
         if (norm) {
             be.layerNormForward(normed, normStats, x, finalNorm, N, C, config.lnEps());
@@ -364,9 +467,22 @@ public final class BitSkipModel {
         } else if (norm) {
             be.zero(dNormed);
             sum = be.headLoss(lm, in, targets, N, scale, dNormed);
-            be.layerNormBackward(dx, new Norm(finalNormW.grad, finalNormB.grad), dNormed, x, finalNorm, normStats, N, C);
+            if (stopHead) { // never read: zeroed only so that it cannot grow without bound
+                be.zero(discardedNormGrads.weight());
+                be.zero(discardedNormGrads.bias());
+            }
+            be.layerNormBackward(dx, stopHead ? discardedNormGrads : new Norm(finalNormW.grad, finalNormB.grad), dNormed, x,
+                    finalNorm, normStats, N, C);
         } else {
             sum = be.headLoss(lm, in, targets, N, scale, dx);
+        }
+        if (lowRank && grad) {
+            // dW' (V, C) into its factors: dU += dW'·Dᵀ, dD += Uᵀ·dW'; and into W unless stopped
+            Param up = lowRankUp[exit], down = lowRankDown[exit];
+            be.lowRankHeadBackward(up.grad, down.grad, dExitHead, up.value, down.value, V, C, config.exitRank());
+            if (!stopHead) {
+                be.accumulate(head.grad, dExitHead, V * C);
+            }
         }
         return sum / N;
     }
@@ -397,18 +513,23 @@ public final class BitSkipModel {
     }
 
     /**
-     * The logits (N, V) of exit l after the last forward pass: the shared head on layer l's output, after
-     * the final LayerNorm when finalNorm. For inspection and tests: it allocates N·V floats.
+     * The logits (N, V) of exit l after the last forward pass: the shared head (with exit l's low-rank
+     * correction where it has one) on layer l's output (after exit l's adapter where it has one), after the
+     * final LayerNorm when finalNorm. For inspection and tests: it allocates N·V floats.
      */
     public float[] exitLogits(int l, boolean finalNorm, int N) {
         Tensor in = h[l];
+        if (config.exitAdapter(l)) {
+            adapterForward(l, N);
+            in = exitIn;
+        }
         if (finalNorm) {
-            be.layerNormForward(normed, normStats, h[l], new Norm(finalNormW.value, finalNormB.value), N, C,
+            be.layerNormForward(normed, normStats, in, new Norm(finalNormW.value, finalNormB.value), N, C,
                     config.lnEps());
             in = normed;
         }
         Tensor out = be.alloc("exit_logits", N * V);
-        be.matmulForward(out, in, head.value, null, N, C, V);
+        be.matmulForward(out, in, headOf(l), null, N, C, V);
         float[] result = new float[N * V];
         be.download(out, result);
         out.close();

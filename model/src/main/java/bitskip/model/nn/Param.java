@@ -10,7 +10,7 @@ import java.util.Arrays;
  */
 public final class Param {
     /** How a parameter is initialized. */
-    public enum Kind { EMBEDDING, LINEAR, QUANTIZED, NORM_WEIGHT, BIAS }
+    public enum Kind { EMBEDDING, LINEAR, QUANTIZED, NORM_WEIGHT, BIAS, /** starts at 0 (an exit adapter's W). */ ZERO }
 
     public final String name;
     public final int[] shape;

@@ -27,6 +27,49 @@ class ConfigTest {
     }
 
     @Test
+    void exitHeadsAreConfiguredStrictlyAndDefaultToTheSharedHead() {
+        for (String profile : Presets.PROFILES) {
+            for (String variant : Presets.VARIANTS) {
+                BitSkipConfig c = Presets.build("micro", profile, variant);
+                assertEquals("shared", c.exitHead());
+                assertFalse(c.exitHeadGradStop());
+            }
+        }
+        BitSkipConfig ee = Presets.build("micro", "paper", "ee-only");
+        BitSkipConfig a = Configs.override(ee, Map.of("exit_head", "adapter", "exit_head_grad_stop", "true"), "test");
+        assertEquals(a, Configs.fromJson(Configs.toJson(a), "test"));
+        assertTrue(a.exitAdapter(0) && a.exitAdapter(1) && !a.exitAdapter(2), "the last layer exits plainly");
+        assertTrue(a.exitGradStop(1) && !a.exitGradStop(2));
+        // a configuration written before the keys existed (checkpoints, run folders, deployable files) reads as shared
+        String old = Configs.toJson(ee).replaceAll("\\s*\"exit_head\" : \"shared\",", "")
+                .replaceAll("\\s*\"exit_head_grad_stop\" : false,", "").replaceAll("\\s*\"exit_rank\" : 0,", "");
+        assertFalse(old.contains("exit_head"), old);
+        assertEquals(ee, Configs.fromJson(old, "old"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Configs.override(ee, Map.of("exit_head", "mixed"), "test"));
+        assertTrue(e.getMessage().contains("exit_head = 'mixed'") && e.getMessage().contains("shared, adapter, lowrank"),
+                e.getMessage());
+        BitSkipConfig lr = Configs.override(ee, Map.of("exit_head", "lowrank", "exit_rank", "4"), "test");
+        assertTrue(lr.exitLowRank(1) && !lr.exitLowRank(2) && !lr.exitAdapter(0));
+        assertEquals(lr, Configs.fromJson(Configs.toJson(lr), "test"));
+        e = assertThrows(IllegalArgumentException.class, () -> Configs.override(ee, Map.of("exit_head", "lowrank"), "test"));
+        assertTrue(e.getMessage().contains("exit_rank = 0") && e.getMessage().contains("[1, 32]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> Configs.override(ee, Map.of("exit_head", "adapter", "exit_rank", "2"), "test"));
+        assertTrue(e.getMessage().contains("exit_rank = 2") && e.getMessage().contains("unless exit_head = lowrank"),
+                e.getMessage());
+        BitSkipConfig base = Presets.build("micro", "paper", "baseline");
+        e = assertThrows(IllegalArgumentException.class, () -> Configs.override(base, Map.of("exit_head", "adapter"), "test"));
+        assertTrue(e.getMessage().contains("exit_head") && e.getMessage().contains("lambda_ee"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> Configs.override(base, Map.of("exit_head_grad_stop", "true"), "test"));
+        assertTrue(e.getMessage().contains("exit_head_grad_stop") && e.getMessage().contains("lambda_ee"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> Configs.override(ee, Map.of("exit_head_grad_stop", "yes"), "test"));
+        assertTrue(e.getMessage().contains("exit_head_grad_stop"), e.getMessage());
+    }
+
+    @Test
     void variantsAndProfilesFollowTheSpec() {
         BitSkipConfig b = Presets.build("paper-85m", "paper", "bitskip");
         assertEquals(512, b.dModel());

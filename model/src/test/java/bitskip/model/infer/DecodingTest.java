@@ -3,8 +3,10 @@ package bitskip.model.infer;
 import static org.junit.jupiter.api.Assertions.*;
 
 import bitskip.model.config.BitSkipConfig;
+import bitskip.model.config.Configs;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -14,12 +16,42 @@ import org.junit.jupiter.api.io.TempDir;
 class DecodingTest {
     static InferenceModel trained;
     static InferenceModel random;
+    /** Trained with exit adapters (exit_head = adapter, the early-exit gradient kept off the shared head). */
+    static InferenceModel adapted;
+    /** Trained with low-rank exit heads (exit_head = lowrank, rank 4). */
+    static InferenceModel lowRanked;
 
     @BeforeAll
     static void models(@TempDir Path dir) throws Exception {
         BitSkipConfig c = Micro.config("paper", "bitskip", 48);
         trained = InferenceModel.of(Micro.trained(c, 40, dir.resolve("run")), new Parallel(2));
         random = InferenceModel.of(Micro.training(Micro.config("reference", "bitskip", 48), 1, 3), Parallel.serial());
+        BitSkipConfig a = Configs.override(c, Map.of("exit_head", "adapter", "exit_head_grad_stop", "true"), "test");
+        adapted = InferenceModel.of(Micro.trained(a, 40, dir.resolve("adapted")), new Parallel(2));
+        BitSkipConfig lr = Configs.override(c, Map.of("exit_head", "lowrank", "exit_rank", "4"), "test");
+        lowRanked = InferenceModel.of(Micro.trained(lr, 40, dir.resolve("lowranked")), new Parallel(2));
+    }
+
+    @Test
+    void theExitHeadModelsHaveTrainedExitsThatDifferFromTheSharedHead() {
+        for (InferenceModel m : new InferenceModel[] {adapted, lowRanked}) {
+            float[][] trained = m.exitHeads.w != null ? m.exitHeads.w : m.exitHeads.up;
+            for (float[] w : trained) {
+                double s = 0;
+                for (float x : w) {
+                    s += Math.abs(x);
+                }
+                assertTrue(s > 0, m.config.exitHead() + ": training moved the exit's zero-initialized matrix");
+            }
+            // its early exits differ from the shared head's on the same hidden state
+            Session s = m.newSession(4);
+            s.advance(prompt(6, 1), 1, null);
+            float[] exit = s.logits(5).clone();
+            float[] h = s.hidden(5), norm = new float[h.length], plain = new float[m.vocabSize()];
+            RowOps.layerNorm(norm, 0, h, 0, m.finalNormW, m.finalNormB, h.length, m.config.lnEps());
+            m.head.forward(plain, norm, 0, 1, Parallel.serial());
+            assertFalse(Arrays.equals(exit, plain), m.config.exitHead() + ": exit 1 reads its own head");
+        }
     }
 
     static int[] prompt(int n, long seed) {
@@ -40,7 +72,7 @@ class DecodingTest {
     @Test
     void greedySelfSpeculativeEqualsGreedyFullModel() {
         int accepted = 0;
-        for (InferenceModel m : new InferenceModel[] {trained, random}) {
+        for (InferenceModel m : new InferenceModel[] {trained, random, adapted, lowRanked}) {
             for (long seed : new long[] {0, 1, 2}) {
                 int[] p = prompt(3 + (int) seed * 4, seed);
                 int[] full = greedy(m, p, 30, Strategies.full());
@@ -79,7 +111,7 @@ class DecodingTest {
     @Test
     void greedySelfSpeculationWithTheInt8AndDraftHeadsEqualsGreedyFullModel() {
         int drafted = 0, accepted = 0;
-        for (InferenceModel base : new InferenceModel[] {trained, random}) {
+        for (InferenceModel base : new InferenceModel[] {trained, random, adapted, lowRanked}) {
             for (LmHead.Format f : LmHead.Format.values()) {
                 for (int vd : new int[] {0, 6, 40}) {
                     InferenceModel m = base.withHead(f).withDraft(vd == 0 ? null : draftIds(base, vd));
@@ -161,14 +193,17 @@ class DecodingTest {
 
     @Test
     void draftLogitsAreTheFullHeadsRowsOfTheDraftVocabulary() {
-        for (LmHead.Format f : LmHead.Format.values()) {
-            InferenceModel m = random.withHead(f).withDraft(draftIds(random, 20));
-            Session s = m.newSession(4);
-            s.advance(prompt(9, 4), 2, null);
-            for (int pos = 0; pos < 9; pos++) {
-                float[] d = s.draftLogits(pos).clone(), full = s.logits(pos);
-                for (int j = 0; j < d.length; j++) {
-                    assertEquals(full[m.draft().ids[j]], d[j], f + " position " + pos + " draft row " + j);
+        for (InferenceModel base : new InferenceModel[] {random, adapted, lowRanked}) {
+            for (LmHead.Format f : LmHead.Format.values()) {
+                InferenceModel m = base.withHead(f).withDraft(draftIds(base, 20));
+                Session s = m.newSession(4);
+                s.advance(prompt(9, 4), 2, null);
+                for (int pos = 0; pos < 9; pos++) {
+                    float[] d = s.draftLogits(pos).clone(), full = s.logits(pos);
+                    for (int j = 0; j < d.length; j++) {
+                        assertEquals(full[m.draft().ids[j]], d[j], base.config.exitHead() + " " + f + " position " + pos
+                                + " draft row " + j);
+                    }
                 }
             }
         }

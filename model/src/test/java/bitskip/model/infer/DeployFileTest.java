@@ -39,6 +39,74 @@ class DeployFileTest {
         model = DeployFile.fromCheckpoint(ckpt, Parallel.serial());
     }
 
+    /**
+     * Models with their own exit parameters: metadata bitskip.exit_head = adapter or lowrank and F32 tensors
+     * exit_heads.<l>.* for the early exits, with every head and draft (one format version for all); a missing
+     * exit tensor, or one the configuration does not announce, is refused by name.
+     */
+    @Test
+    void exitHeadsRoundTripWithEveryHeadAndDraft() throws IOException {
+        BitSkipConfig lc = Configs.override(Micro.config("reference", "bitskip", 16),
+                Map.of("exit_head", "lowrank", "exit_rank", "2"), "test");
+        BitSkipModel lowRank = Micro.training(lc, 1, 5);
+        InferenceTest.randomExitHeads(lowRank, 9);
+        InferenceModel lm = InferenceModel.of(lowRank, Parallel.serial());
+        exitHeadsRoundTrip(lm, "lowrank");
+        SafeTensors lst = SafeTensors.read(dir.resolve("lowrank-F32.bitskip"));
+        assertArrayEquals(new int[] {lc.vocabSize(), 2}, lst.shape("exit_heads.1.up.weight"));
+        assertArrayEquals(new int[] {2, lc.dModel()}, lst.shape("exit_heads.0.down.weight"));
+        assertFalse(lst.names().contains("exit_heads." + (lc.nLayers() - 1) + ".up.weight"));
+
+        BitSkipConfig c = Configs.override(Micro.config("paper", "ee-only", 16), Map.of("exit_head", "adapter"), "test");
+        BitSkipModel train = Micro.training(c, 1, 5);
+        InferenceTest.randomExitHeads(train, 8);
+        InferenceModel adapted = InferenceModel.of(train, Parallel.serial());
+        exitHeadsRoundTrip(adapted, "adapter");
+        SafeTensors ast = SafeTensors.read(dir.resolve("adapter-F32.bitskip"));
+        assertArrayEquals(new int[] {c.dModel(), c.dModel()}, ast.shape("exit_heads.1.proj.weight"));
+        assertFalse(ast.names().contains("exit_heads." + (c.nLayers() - 1) + ".proj.weight"));
+        Path file = dir.resolve("a.bitskip");
+        DeployFile.write(adapted, file, DeployFile.Packing.I2);
+        Path missing = dir.resolve("a-missing.bitskip");
+        SafeTensors st = SafeTensors.read(file);
+        SafeTensors.Builder b = SafeTensors.builder();
+        for (String n : st.names()) {
+            if (!n.equals("exit_heads.0.norm.bias")) {
+                switch (st.dtype(n)) {
+                    case F32 -> b.put(n, st.shape(n), st.floats(n));
+                    case I32 -> b.putInts(n, st.shape(n), st.ints(n));
+                    case U8 -> b.putBytes(n, st.shape(n), st.bytes(n));
+                    default -> fail(n);
+                }
+            }
+        }
+        st.metadata().forEach(b::metadata);
+        b.write(missing);
+        assertTrue(refusal(missing).contains("exit_heads.0.norm.bias"), refusal(missing));
+        // the adapters' tensors in a file whose configuration says shared
+        Path shared = dir.resolve("a-shared.bitskip");
+        Files.copy(file, shared);
+        rewrite(shared, null, null, true, m -> {
+            m.put(DeployFile.EXIT_HEAD_KEY, "shared");
+            m.put(Checkpoints.CONFIG_KEY, Configs.toJson(Configs.override(c, Map.of("exit_head", "shared"), "t")));
+            return m;
+        });
+        assertTrue(refusal(shared).contains("exit_heads."), refusal(shared));
+    }
+
+    private void exitHeadsRoundTrip(InferenceModel model, String design) throws IOException {
+        for (LmHead.Format f : LmHead.Format.values()) {
+            for (int[] draft : new int[][] {null, {0, 3, 9, 66}}) {
+                InferenceModel m = model.withHead(f).withDraft(draft);
+                Path file = dir.resolve(design + "-" + f + (draft == null ? "" : "-draft") + ".bitskip");
+                DeployFile.write(m, file, DeployFile.Packing.TQ1);
+                InferenceModel back = DeployFile.read(file, Parallel.serial());
+                assertTrue(DeployFile.sameWeights(m, back), design + " " + f + " draft " + (draft != null));
+                assertEquals(design, SafeTensors.read(file).metadata().get(DeployFile.EXIT_HEAD_KEY));
+            }
+        }
+    }
+
     @Test
     void everyHeadAndDraftRoundTripsExactly() throws IOException {
         for (LmHead.Format f : LmHead.Format.values()) {
@@ -198,10 +266,19 @@ class DeployFileTest {
 
         file = written("exit.bitskip", LmHead.Format.F32);
         rewrite(file, null, null, true, m -> {
+            m.put(DeployFile.EXIT_HEAD_KEY, "mixed");
+            return m;
+        });
+        assertEquals(file + ": metadata bitskip.exit_head = mixed is not supported (this build reads shared, adapter, "
+                + "lowrank)", refusal(file));
+
+        file = written("exit2.bitskip", LmHead.Format.F32);
+        rewrite(file, null, null, true, m -> {
             m.put(DeployFile.EXIT_HEAD_KEY, "adapter");
             return m;
         });
-        assertEquals(file + ": metadata bitskip.exit_head = adapter is not supported (this build reads shared)", refusal(file));
+        assertEquals(file + ": metadata bitskip.exit_head = adapter does not match the configuration's exit_head = shared",
+                refusal(file));
 
         file = written("nosum.bitskip", LmHead.Format.F32);
         rewrite(file, null, null, true, m -> {

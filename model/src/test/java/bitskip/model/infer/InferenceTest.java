@@ -3,9 +3,13 @@ package bitskip.model.infer;
 import static org.junit.jupiter.api.Assertions.*;
 
 import bitskip.model.config.BitSkipConfig;
+import bitskip.model.config.Configs;
+import bitskip.model.io.SafeTensors;
+import bitskip.model.nn.Param;
 import bitskip.model.nn.BitSkipModel;
 import bitskip.model.train.Checkpoints;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,36 +29,72 @@ class InferenceTest {
         for (String profile : new String[] {"paper", "reference"}) {
             for (String variant : new String[] {"baseline", "bitskip", "h-only"}) {
                 BitSkipConfig c = Micro.config(profile, variant, 8);
-                BitSkipModel train = Micro.training(c, 1, 11);
-                int T = c.ctx(), V = c.vocabSize(), L = c.nLayers();
-                int[] in = Micro.tokens(T, V, 3);
-                train.evaluate(in, in, 1, true);
-                Path ckpt = dir.resolve(profile + variant + ".safetensors");
-                Checkpoints.saveModel(train, ckpt, 0);
-                InferenceModel fromCkpt = DeployFile.fromCheckpoint(ckpt, Parallel.serial());
-                for (DeployFile.Packing packing : DeployFile.Packing.values()) {
-                    Path file = dir.resolve(profile + variant + packing + ".bitskip");
-                    DeployFile.write(fromCkpt, file, packing);
-                    InferenceModel m = DeployFile.read(file, new Parallel(2));
-                    assertTrue(DeployFile.sameWeights(fromCkpt, m), "pack -> unpack is the identity (" + packing + ")");
-                    for (int l = 0; l < L; l++) {
-                        float[] ref = train.exitLogits(l, true, T);
-                        Session s = m.newSession(4);
-                        s.advance(in, l + 1, null);
-                        double max = 0, worst = 0;
-                        for (float x : ref) {
-                            max = Math.max(max, Math.abs(x));
-                        }
-                        for (int t = 0; t < T; t++) {
-                            float[] got = s.logits(t);
-                            for (int v = 0; v < V; v++) {
-                                worst = Math.max(worst, Math.abs(got[v] - ref[t * V + v]));
-                            }
-                        }
-                        assertTrue(worst <= 1e-4 * (1 + max), profile + "/" + variant + " exit " + (l + 1)
-                                + ": max |diff| " + worst + " vs max |logit| " + max);
+                exportedExitsEqualTheTrainingModel(Micro.training(c, 1, 11), profile + "/" + variant);
+            }
+        }
+    }
+
+    /**
+     * The same with the exit-head designs (exit_head = adapter, lowrank), given random non-zero weights (a
+     * trained exit): every early exit's logits are the training model's (adapter, final LN, head; or final LN
+     * and the head plus its low-rank term), in the file and after it.
+     */
+    @Test
+    void exportedExitHeadsEqualTheCheckpointForward() throws Exception {
+        for (String[] pvd : new String[][] {{"paper", "bitskip", "adapter"}, {"reference", "ee-only", "adapter"},
+                {"paper", "ee-only", "lowrank"}, {"reference", "bitskip", "lowrank"}}) {
+            BitSkipConfig c = Configs.override(Micro.config(pvd[0], pvd[1], 8), pvd[2].equals("lowrank")
+                    ? Map.of("exit_head", "lowrank", "exit_rank", "3") : Map.of("exit_head", pvd[2]), "test");
+            BitSkipModel train = Micro.training(c, 1, 11);
+            randomExitHeads(train, 5);
+            exportedExitsEqualTheTrainingModel(train, pvd[0] + "/" + pvd[1] + " " + pvd[2]);
+        }
+    }
+
+    /** Gives every exit's own parameters random values (their zero-initialized matrix makes them the shared head). */
+    static void randomExitHeads(BitSkipModel m, long seed) {
+        java.util.Random r = new java.util.Random(seed);
+        for (Param p : m.params().all()) {
+            if (p.name.startsWith("exit_heads.")) {
+                float[] a = new float[p.size];
+                for (int i = 0; i < a.length; i++) {
+                    a[i] = (float) ((p.name.endsWith("norm.weight") ? 1 : 0) + 0.3 * r.nextGaussian());
+                }
+                m.backend().upload(p.value, a);
+            }
+        }
+    }
+
+    private void exportedExitsEqualTheTrainingModel(BitSkipModel train, String what) throws Exception {
+        BitSkipConfig c = train.config;
+        int T = c.ctx(), V = c.vocabSize(), L = c.nLayers();
+        int[] in = Micro.tokens(T, V, 3);
+        train.evaluate(in, in, 1, true);
+        Path ckpt = dir.resolve(what.replaceAll("[^a-z-]", "_") + ".safetensors");
+        Checkpoints.saveModel(train, ckpt, 0);
+        InferenceModel fromCkpt = DeployFile.fromCheckpoint(ckpt, Parallel.serial());
+        for (DeployFile.Packing packing : DeployFile.Packing.values()) {
+            Path file = dir.resolve(what.replaceAll("[^a-z-]", "_") + packing + ".bitskip");
+            DeployFile.write(fromCkpt, file, packing);
+            assertEquals(c.exitHead(), SafeTensors.read(file).metadata().get(DeployFile.EXIT_HEAD_KEY));
+            InferenceModel m = DeployFile.read(file, new Parallel(2));
+            assertTrue(DeployFile.sameWeights(fromCkpt, m), "pack -> unpack is the identity (" + packing + ")");
+            for (int l = 0; l < L; l++) {
+                float[] ref = train.exitLogits(l, true, T);
+                Session s = m.newSession(4);
+                s.advance(in, l + 1, null);
+                double max = 0, worst = 0;
+                for (float x : ref) {
+                    max = Math.max(max, Math.abs(x));
+                }
+                for (int t = 0; t < T; t++) {
+                    float[] got = s.logits(t);
+                    for (int v = 0; v < V; v++) {
+                        worst = Math.max(worst, Math.abs(got[v] - ref[t * V + v]));
                     }
                 }
+                assertTrue(worst <= 1e-4 * (1 + max), what + " exit " + (l + 1)
+                        + ": max |diff| " + worst + " vs max |logit| " + max);
             }
         }
     }

@@ -34,13 +34,26 @@ class BackendTrainingEquivalenceTest {
                 c.add(new String[] {variant, profile});
             }
         }
+        // the exit-head designs: "+adapter" / "+lowrank" set exit_head (lowrank with exit_rank 2), "+stop"
+        // exit_head_grad_stop
+        c.add(new String[] {"ee-only+adapter+stop", "paper"});
+        c.add(new String[] {"bitskip+adapter", "reference"});
+        c.add(new String[] {"bitskip+lowrank+stop", "paper"});
+        c.add(new String[] {"ee-only+lowrank", "reference"});
         return c;
     }
 
     static BitSkipConfig config(String variant, String profile) {
         // dropout on: the counter-based masks must agree across backends too
-        return Configs.override(Presets.build("micro", profile, variant),
-                Map.of("batch", "2", "accum", "1", "dropout", "0.1"), "test");
+        String[] parts = variant.split("\\+");
+        Map<String, String> o = new java.util.HashMap<>(Map.of("batch", "2", "accum", "1", "dropout", "0.1"));
+        for (int i = 1; i < parts.length; i++) {
+            o.put(parts[i].equals("stop") ? "exit_head_grad_stop" : "exit_head", parts[i].equals("stop") ? "true" : parts[i]);
+            if (parts[i].equals("lowrank")) {
+                o.put("exit_rank", "2");
+            }
+        }
+        return Configs.override(Presets.build("micro", profile, parts[0]), o, "test");
     }
 
     static final double LOSS_TOL = 1e-5, GRAD_TOL = 1e-4, WEIGHT_TOL = 1e-5, CURVE_TOL = 2e-3;

@@ -40,6 +40,32 @@ class CheckpointTest {
         }
         BitSkipModel b = new BitSkipModel(Presets.build("micro", "paper", "baseline"), new JavaBackend(), 1);
         assertNull(b.params().get("layers.0.attn.q_proj.norm.weight"), "BitLinear has no LayerNorm of its own");
+        assertNull(b.params().get("exit_heads.0.proj.weight"), "the shared head has no per-exit parameters");
+        BitSkipConfig ac = Configs.override(Presets.build("micro", "paper", "ee-only"), Map.of("exit_head", "adapter"), "t");
+        BitSkipModel a = new BitSkipModel(ac, new JavaBackend(), 1);
+        int d = ac.dModel();
+        for (int l = 0; l < ac.nLayers() - 1; l++) {
+            assertShape(a, "exit_heads." + l + ".norm.weight", d);
+            assertShape(a, "exit_heads." + l + ".norm.bias", d);
+            assertShape(a, "exit_heads." + l + ".proj.weight", d, d);
+        }
+        assertNull(a.params().get("exit_heads." + (ac.nLayers() - 1) + ".proj.weight"), "the last layer exits plainly");
+        a.initialize(5);
+        float[] w = new float[d * d];
+        a.backend().download(a.params().get("exit_heads.0.proj.weight").value, w);
+        assertArrayEquals(new float[d * d], w, "an adapter starts at zero (the identity)");
+        BitSkipConfig lc = Configs.override(Presets.build("micro", "reference", "bitskip"),
+                Map.of("exit_head", "lowrank", "exit_rank", "3"), "t");
+        BitSkipModel lr = new BitSkipModel(lc, new JavaBackend(), 1);
+        for (int l = 0; l < lc.nLayers() - 1; l++) {
+            assertShape(lr, "exit_heads." + l + ".down.weight", 3, d);
+            assertShape(lr, "exit_heads." + l + ".up.weight", lc.vocabSize(), 3);
+        }
+        assertNull(lr.params().get("exit_heads." + (lc.nLayers() - 1) + ".up.weight"), "the last layer exits plainly");
+        lr.initialize(5);
+        float[] up = new float[lc.vocabSize() * 3];
+        lr.backend().download(lr.params().get("exit_heads.1.up.weight").value, up);
+        assertArrayEquals(new float[up.length], up, "a low-rank correction starts at zero (the shared head)");
     }
 
     private static void assertShape(BitSkipModel m, String name, int... shape) {

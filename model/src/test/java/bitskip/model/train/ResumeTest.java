@@ -50,6 +50,11 @@ class ResumeTest {
         for (String variant : new String[] {"bitskip", "baseline"}) {
             resumedRunEqualsTheUninterruptedRun(tmp.resolve(variant), config(variant), JavaBackend::new);
         }
+        // the exits' own parameters and their moments are checkpointed and resumed like every other parameter
+        resumedRunEqualsTheUninterruptedRun(tmp.resolve("adapter"), Configs.override(config("bitskip"),
+                Map.of("exit_head", "adapter", "exit_head_grad_stop", "true"), "test"), JavaBackend::new);
+        resumedRunEqualsTheUninterruptedRun(tmp.resolve("lowrank"), Configs.override(config("ee-only"),
+                Map.of("exit_head", "lowrank", "exit_rank", "2"), "test"), JavaBackend::new);
     }
 
     /**
