@@ -17,7 +17,7 @@ THIRD="$(tr ':' '\n' < model/target/classpath.txt | grep -v '/io/github/bitskip/
 OWN="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes:parallel/target/classes"
 CP="${BITSKIP_CP:-$OWN}:$THIRD"
 export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}" OPENBLAS_NUM_THREADS=2
-JAVA=(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Xmx4g -Dbitskip.threads=2)
+JAVA=(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Xmn64m -Xmx4g -Dbitskip.threads=2)
 tps() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["tokens_per_s"])'; }
 
 alone=$("${JAVA[@]}" -cp "$CP" bitskip.bench.TrainStepBench tiny bitskip 4 "$STEPS" cpu 2>/dev/null | tps)

@@ -65,7 +65,7 @@ cat > "$OUT/run.sh" <<'RUN'
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/common.sh"
-JAVA=("$HERE/jre/bin/java" --add-modules jdk.incubator.vector -XX:+UseParallelGC -Djava.io.tmpdir="${TMPDIR:-/tmp}"
+JAVA=("$HERE/jre/bin/java" --add-modules jdk.incubator.vector -XX:+UseParallelGC -Xmn64m -Djava.io.tmpdir="${TMPDIR:-/tmp}"
       -cp "$HERE/lib/*")
 "${JAVA[@]}" bitskip.engine.opencl.OpenCLDevices | tee "$RES/devices.txt"
 "${JAVA[@]}" bitskip.engine.Equivalence 2>&1 | grep -v '^WARNING: Using incubator' | tee "$RES/matrix.txt"
