@@ -115,7 +115,7 @@ public final class DeployedPerplexity {
             int end = Math.min(vb, i + 64 * VL);
             FloatVector acc = FloatVector.zero(S);
             for (; i < end; i += VL) {
-                acc = acc.add(VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(max)));
+                acc = acc.add(VectorMath.expNonPositive(FloatVector.fromArray(S, x, off + i).sub(max)));
             }
             sum += Lanes.sum(acc);
         }

@@ -496,7 +496,7 @@ public final class Session {
         FloatVector sum = FloatVector.zero(FS);
         int s = 0;
         for (; s < nb; s += L) {
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(FS, scores, s).sub(max));
+            FloatVector e = VectorMath.expNonPositive(FloatVector.fromArray(FS, scores, s).sub(max));
             e.intoArray(scores, s);
             sum = sum.add(e);
         }
