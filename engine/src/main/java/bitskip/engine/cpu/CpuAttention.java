@@ -90,7 +90,7 @@ final class CpuAttention {
                 if (vector) {
                     FloatVector acc = FloatVector.zero(S);
                     for (; s < S.loopBound(t + 1); s += VL) {
-                        FloatVector e = VectorMath.exp(ld(P, prow + s).sub(max));
+                        FloatVector e = VectorMath.expNonPositive(ld(P, prow + s).sub(max));
                         st(e, P, prow + s);
                         acc = acc.add(e);
                     }

@@ -220,7 +220,12 @@ final class CpuNorms {
         boolean vector = cx.vector;
         for (int n = lo; n < hi; n++) {
             int row = n * P;
-            for (int h = 1; h < P; h *= 2) {
+            int h0 = 1;
+            if (vector && P >= VL && VectorFwht.S == S) {
+                innerStages(z, row, P);
+                h0 = VL;
+            }
+            for (int h = h0; h < P; h *= 2) {
                 for (int i = 0; i < P; i += 2 * h) {
                     int j = i;
                     if (vector && h >= VL) {
@@ -246,6 +251,13 @@ final class CpuNorms {
             for (; p < P; p++) {
                 z.putFloat((row + p) << 2, z.getFloat((row + p) << 2) * scale);
             }
+        }
+    }
+
+    /** The butterfly stages h < VL of one row, in registers ({@link VectorFwht}); its own method (C2's node budget). */
+    private static void innerStages(ByteBuffer z, int row, int P) {
+        for (int j = 0; j < P; j += VL) {
+            st(VectorFwht.innerStages(ld(z, row + j)), z, row + j);
         }
     }
 

@@ -1,9 +1,8 @@
 package bitskip.model.infer;
 
+import bitskip.engine.cpu.VectorFwht;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -126,12 +125,7 @@ public final class RowOps {
         int h = 1;
         if (P >= L) {
             for (int j = 0; j < P; j += L) {
-                FloatVector v = FloatVector.fromArray(F, a, j);
-                for (int k = 0; k < PARTNER.length; k++) {
-                    FloatVector p = v.rearrange(PARTNER[k]);
-                    v = v.add(p).blend(p.sub(v), UPPER[k]);
-                }
-                v.intoArray(a, j);
+                VectorFwht.innerStages(FloatVector.fromArray(F, a, j)).intoArray(a, j);
             }
             h = L;
         }
@@ -164,25 +158,6 @@ public final class RowOps {
         }
     }
 
-    /** For the stages h = 1, 2, .., L/2 inside one vector: lane i's partner i XOR h, and the lanes with bit h set. */
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] PARTNER = new VectorShuffle[Integer.numberOfTrailingZeros(F.length())];
-    @SuppressWarnings("unchecked")
-    private static final VectorMask<Float>[] UPPER = new VectorMask[PARTNER.length];
-
-    static {
-        for (int k = 0; k < PARTNER.length; k++) {
-            int h = 1 << k;
-            PARTNER[k] = VectorShuffle.fromOp(F, i -> i ^ h);
-            boolean[] upper = new boolean[F.length()];
-            for (int i = 0; i < upper.length; i++) {
-                upper[i] = (i & h) != 0;
-            }
-            UPPER[k] = VectorMask.fromArray(F, upper, 0);
-        }
-    }
-
-    /** relu2 in place on a[off..+n), as Activations.relu2Forward. */
     /**
      * y[base + o] = relu2^times((float) acc[base + o] · f) for o in [from, to): the scaling of an integer GEMM's
      * results, on lanes; the same IEEE operations per element as the scalar loop (an int converted to float,
