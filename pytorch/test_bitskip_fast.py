@@ -110,13 +110,17 @@ def check_float32(variant, profile):
 
 
 def test_fwht():
-    x = torch.randn(5, 32, dtype=torch.float64)
-    want = bt.fwht(x) * float(torch.tensor(32 ** -0.5, dtype=torch.float32))
-    bf.FWHT_MODE = "matmul"
-    assert torch.allclose(bf.fwht_scaled(x), want, atol=1e-12)
-    bf.FWHT_MODE = "butterfly"
-    assert torch.allclose(bf.fwht_scaled(x), want, atol=1e-12)
-    bf.FWHT_MODE = "matmul"
+    for P in (32, 64, 1024, 2048):
+        x = torch.randn(5, P, dtype=torch.float64)
+        want = bt.fwht(x) * float(torch.tensor(P ** -0.5, dtype=torch.float32))
+        for mode in ("matmul", "kron", "butterfly", "auto"):
+            bf.FWHT_MODE = mode
+            assert torch.allclose(bf.fwht_scaled(x), want, atol=1e-12), (P, mode)
+    bf.FWHT_MODE = "auto"
+    # the micro model below has P = 32 and 64 only: run its variants with the Kronecker form as well
+    bf.FWHT_MODE = "kron"
+    check_variant("bitskip", "paper")
+    bf.FWHT_MODE = "auto"
 
 
 def test_head_loss_chunking():
