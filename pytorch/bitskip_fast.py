@@ -33,8 +33,13 @@ import time
 # Fresh large allocations page-fault on every step (glibc hands blocks over 32 MiB, and after a free even
 # smaller ones, back to the kernel); on this machine a fault costs ~13 us per 4 KiB page, which made the
 # first version of this file 5x slower.  Keep freed memory in the process, as the JVM keeps its heap:
-# re-exec once with glibc's tunables set (BITSKIP_FAST_MALLOC=0 keeps the defaults).
-_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_TOP_PAD_": str(1 << 28)}
+# re-exec once with glibc's tunables set (BITSKIP_FAST_MALLOC=0 keeps the defaults).  And let idle OpenMP
+# threads sleep at once (OMP_WAIT_POLICY=PASSIVE; the caller's setting wins): torch's OpenMP pool and
+# OpenBLAS's own threads take turns on the same cores, and GOMP's default spinning after each parallel
+# region took the cores from OpenBLAS (small baseline B=8 on the shared machine, load ~6: 16 s/step
+# spinning, 6 s passive) -- the same reason both sides run with OPENBLAS_THREAD_TIMEOUT=4.
+_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_TOP_PAD_": str(1 << 28),
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 if __name__ == "__main__" and os.environ.get("BITSKIP_FAST_MALLOC", "1") != "0" \
         and any(os.environ.get(k) != v for k, v in _MALLOC_ENV.items()):
     os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **_MALLOC_ENV})
