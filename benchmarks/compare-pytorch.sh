@@ -1,38 +1,61 @@
 #!/usr/bin/env bash
-# Side-by-side training throughput and peak memory: bitskip's cpu backend against the PyTorch
-# implementation of the same model (pytorch/bitskip_torch.py) on this machine, same threads, same
+# Side-by-side training throughput, achieved FLOP/s and peak memory: bitskip's cpu backend against PyTorch
+# running the same model and step (pytorch/bitskip_fast.py, the fast comparator; PYTORCH_IMPL=oracle runs the
+# readable golden-file oracle pytorch/bitskip_torch.py instead) on this machine, same threads, same
 # configuration, same batch, random tokens. One process per measurement, run one after the other.
 #
 #   benchmarks/compare-pytorch.sh [THREADS] [STEPS] CONFIG...      CONFIG = preset:variant:batch
-#   benchmarks/compare-pytorch.sh 2 4 tiny:baseline:16 small:bitskip:16 paper-85m:baseline:16
-#   WARMUP=1 benchmarks/compare-pytorch.sh 2 1 paper-85m:baseline:16   (warm-up steps, default 2)
+#   benchmarks/compare-pytorch.sh 2 3 small:baseline:8 small:bitskip:8 paper-85m:baseline:4
+#   WARMUP=1 benchmarks/compare-pytorch.sh 2 2 paper-85m:bitskip:4   (warm-up steps, default 2)
 #
-# Prints one Markdown row per configuration: tokens/s and peak RSS of each, and their ratios.
+# Prints one Markdown row per configuration: tokens/s of each and their ratio; each side's achieved GFLOP/s
+# (the step's GEMM FLOPs per token, from `bitskip_fast.py flops`, times its tokens/s) as a fraction of the
+# sgemm peak measured in the same run (torch.mm on the same threads at the LM head's shape: rows = batch x
+# ctx, K = d_model, N = vocab; the step's dominant GEMM; best of 5, before and after the row's two runs); peak RSS of each; the 1-minute load average before
+# the row's runs (the machine is shared).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 THREADS="${1:-2}"; STEPS="${2:-4}"; WARMUP="${WARMUP:-2}"; shift 2 || true
+IMPL="${PYTORCH_IMPL:-fast}"
+case "$IMPL" in
+  fast) PYSCRIPT=pytorch/bitskip_fast.py ;;
+  oracle) PYSCRIPT=pytorch/bitskip_torch.py ;;
+  *) echo "PYTORCH_IMPL must be fast or oracle" >&2; exit 2 ;;
+esac
 PY=/usr/bin/python3
 cd "$HERE"
-[ -f model/target/classpath.txt ] || ./bitskip backends >/dev/null
-(mvn -B -q -o install -DskipTests -pl benchmarks -am >/dev/null 2>&1 || mvn -B -q install -DskipTests -pl benchmarks -am >&2)
+# build the classes without installing anything into ~/.m2 (its SNAPSHOT jars are shared)
+(mvn -B -q -o package -DskipTests -pl benchmarks -am dependency:build-classpath -Dmdep.outputFile=target/classpath.txt >/dev/null 2>&1 \
+  || mvn -B -q package -DskipTests -pl benchmarks -am dependency:build-classpath -Dmdep.outputFile=target/classpath.txt >&2)
 CP="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes:parallel/target/classes"
 CP="$CP:$(tr ':' '\n' < model/target/classpath.txt | grep -v '/io/github/bitskip/' | paste -sd: -)"
 export OPENBLAS_NUM_THREADS="$THREADS"
 # as the launcher sets it (both sides use OpenBLAS, so both get it)
 export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 
-echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | bitskip peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |"
-echo "|---|---|---|---|---|---|---|"
+echo "PyTorch side: $PYSCRIPT; $THREADS threads; $STEPS measured steps after $WARMUP warm-up; $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo
+echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | sgemm peak GFLOP/s (head shape) | bitskip GFLOP/s (of peak) | PyTorch GFLOP/s (of peak) | bitskip peak RSS MiB | PyTorch peak RSS MiB | RSS ratio | load before |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for cfg in "$@"; do
   IFS=: read -r preset variant batch <<< "$cfg"
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  f=$($PY pytorch/bitskip_fast.py flops --preset "$preset" --variant "$variant" --batch "$batch")
+  fpt=$(awk '/^flops_per_token:/ {print $2}' <<< "$f")
+  read -r rows k n <<< "$(awk '/^head_shape:/ {print $2, $3, $4}' <<< "$f")"
+  sg() { $PY pytorch/bitskip_fast.py sgemm --rows "$rows" --k "$k" --n "$n" --threads "$THREADS" --reps 5 | awk '{print $3}'; }
+  peak1=$(sg)
   j=$(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Dbitskip.threads="$THREADS" -Dbitskip.bench.warmup="$WARMUP" -cp "$CP" \
       bitskip.bench.TrainStepBench "$preset" "$variant" "$batch" "$STEPS" cpu 2>/dev/null | grep '^{')
   jt=$(sed -E 's/.*"tokens_per_s":([0-9.]+).*/\1/' <<< "$j"); jr=$(sed -E 's/.*"peak_rss_mb":([0-9]+).*/\1/' <<< "$j")
-  p=$($PY pytorch/bitskip_torch.py train --preset "$preset" --variant "$variant" --batch "$batch" \
+  p=$($PY "$PYSCRIPT" train --preset "$preset" --variant "$variant" --batch "$batch" \
       --threads "$THREADS" --steps $((STEPS + WARMUP)) --warmup "$WARMUP" --log-every 1000 2>&1)
   pt=$(grep -oE 'tokens/s: [0-9.]+' <<< "$p" | awk '{print $2}'); pr=$(grep -oE 'peak RSS: [0-9.]+' <<< "$p" | awk '{print $3}')
+  peak2=$(sg)   # the machine may be shared: the better of a measurement before and one after the two runs
+  peak=$(awk -v a="$peak1" -v b="$peak2" 'BEGIN { print (a + 0 > b + 0) ? a : b }')
   [ -z "$jt" ] && jt=failed; [ -z "$pt" ] && pt="failed ($(tail -1 <<< "$p" | cut -c1-60))"
   ratio=$(awk -v a="$jt" -v b="$pt" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "-" }')
   rss=$(awk -v a="$jr" -v b="$pr" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "-" }')
-  echo "| $preset $variant B=$batch×ctx | $jt | $pt | $ratio | ${jr:-?} | ${pr:-?} | $rss |"
+  gf() { awk -v t="$1" -v f="$fpt" -v pk="$peak" 'BEGIN { if (t+0 > 0 && pk+0 > 0) printf "%.1f (%.0f%%)", t * f / 1e9, 100 * t * f / 1e9 / pk; else print "-" }'; }
+  echo "| $preset $variant B=$batch×ctx | $jt | $pt | $ratio | ${peak:-?} | $(gf "$jt") | $(gf "$pt") | ${jr:-?} | ${pr:-?} | $rss | $load |"
 done
