@@ -45,7 +45,7 @@ for cfg in "$@"; do
   read -r rows k n <<< "$(awk '/^head_shape:/ {print $2, $3, $4}' <<< "$f")"
   sg() { $PY pytorch/bitskip_fast.py sgemm --rows "$rows" --k "$k" --n "$n" --threads "$THREADS" --reps 5 | awk '{print $3}'; }
   peak1=$(sg)
-  j=$(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Dbitskip.threads="$THREADS" -Dbitskip.bench.warmup="$WARMUP" -cp "$CP" \
+  j=$(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Xmn64m -Dbitskip.threads="$THREADS" -Dbitskip.bench.warmup="$WARMUP" -cp "$CP" \
       bitskip.bench.TrainStepBench "$preset" "$variant" "$batch" "$STEPS" cpu 2>/dev/null | grep '^{')
   jt=$(sed -E 's/.*"tokens_per_s":([0-9.]+).*/\1/' <<< "$j"); jr=$(sed -E 's/.*"peak_rss_mb":([0-9]+).*/\1/' <<< "$j")
   p=$($PY "$PYSCRIPT" train --preset "$preset" --variant "$variant" --batch "$batch" \
