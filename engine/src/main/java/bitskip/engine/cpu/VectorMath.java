@@ -51,7 +51,21 @@ public final class VectorMath {
      * {@value #LO} give 0 (where {@code Math.exp} gives a subnormal), above {@value #HI} +∞; NaN stays NaN.
      */
     public static FloatVector exp(FloatVector x) {
-        FloatVector xc = x.max(V_LO).min(V_HI);
+        return scaledPolynomial(x.max(V_LO).min(V_HI))
+                .blend(ZERO, x.compare(VectorOperators.LT, V_LO)).blend(INF, x.compare(VectorOperators.GT, V_HI));
+    }
+
+    /**
+     * {@link #exp} for lanes known to be ≤ 0, −∞ or NaN (a softmax's x − max): the same bits there, without the
+     * upper clamp and the +∞ blend, which never apply to such lanes. Fewer vector operations keep a loop around
+     * it within C2's inlining node budget (see {@link #exp}).
+     */
+    public static FloatVector expNonPositive(FloatVector x) {
+        return scaledPolynomial(x.max(V_LO)).blend(ZERO, x.compare(VectorOperators.LT, V_LO));
+    }
+
+    /** exp of lanes already clamped into [{@value #LO}, {@value #HI}]: the polynomial times 2^k. */
+    private static FloatVector scaledPolynomial(FloatVector xc) {
         FloatVector k = xc.mul(V_LOG2E).add(V_RINT).sub(V_RINT);
         FloatVector r = xc.sub(k.mul(V_LN2_HI)).sub(k.mul(V_LN2_LO));
         FloatVector p = r.mul(P0).add(P1)
@@ -64,26 +78,6 @@ public final class VectorMath {
         // a per-lane loop that allocates arrays (measured 50x slower). k is an integer in [-126, 128], so
         // k + 1.5·2^23 is exact and its bits are 0x4B400000 + k.
         IntVector bits = k.add(V_RINT).reinterpretAsInts().add(EXP_BIAS).lanewise(VectorOperators.LSHL, 23);
-        FloatVector y = p.mul(bits.reinterpretAsFloats());
-        return y.blend(ZERO, x.compare(VectorOperators.LT, V_LO)).blend(INF, x.compare(VectorOperators.GT, V_HI));
-    }
-
-    /**
-     * {@link #exp} for lanes known to be ≤ 0, −∞ or NaN (a softmax's x − max): the same bits there, without the
-     * upper clamp and the +∞ blend, which never apply to such lanes. Fewer vector operations keep a loop around
-     * it within C2's inlining node budget (see {@link #exp}).
-     */
-    public static FloatVector expNonPositive(FloatVector x) {
-        FloatVector xc = x.max(V_LO);
-        FloatVector k = xc.mul(V_LOG2E).add(V_RINT).sub(V_RINT);
-        FloatVector r = xc.sub(k.mul(V_LN2_HI)).sub(k.mul(V_LN2_LO));
-        FloatVector p = r.mul(P0).add(P1)
-                .mul(r).add(P2)
-                .mul(r).add(P3)
-                .mul(r).add(P4)
-                .mul(r).add(P5)
-                .mul(r.mul(r)).add(r).add(ONE);
-        IntVector bits = k.add(V_RINT).reinterpretAsInts().add(EXP_BIAS).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats()).blend(ZERO, x.compare(VectorOperators.LT, V_LO));
+        return p.mul(bits.reinterpretAsFloats());
     }
 }
