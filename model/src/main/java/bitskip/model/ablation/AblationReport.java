@@ -52,6 +52,7 @@ public final class AblationReport {
         table4(s);
         table5(s);
         sweeps(s);
+        exitHeads(s);
         figures(s);
         findings(s);
         Path f = out.resolve("report.md");
@@ -201,6 +202,69 @@ public final class AblationReport {
         }
     }
 
+    /**
+     * The exit-head study: per design, the final layer's best validation perplexity against h-only (does early exit
+     * still hurt the last layer?), and each exit's perplexity from the evaluation (Figure 3 per design).
+     */
+    private void exitHeads(StringBuilder s) throws IOException {
+        if (plan.exitHeadRows().isEmpty()) {
+            return;
+        }
+        s.append("## Exit heads: bitskip with each exit-head design\n\n");
+        s.append("Best validation perplexity of the final layer (as Table 2) and each exit's perplexity on the validation text "
+                + "(as Table 5: final LayerNorm, then the exit's own head, no skipping; the last layer is the task head in every "
+                + "design). \"vs h-only\" is the final layer's cost of training with early exit; \"mean early exit\" is the "
+                + "geometric mean of the perplexities of the exits before the last.\n\n");
+        for (Map.Entry<String, List<AblationPlan.ExitHeadRow>> e : plan.exitHeadRows().entrySet()) {
+            String p = e.getKey();
+            RunFolder hOnly = runs.get(p + "-h-only");
+            double h = hOnly == null || hOnly.best() == null ? Double.NaN : hOnly.best()[1];
+            int layers = 0;
+            for (AblationPlan.ExitHeadRow row : e.getValue()) {
+                RunFolder r = runs.get(row.runId());
+                layers = Math.max(layers, r == null || r.exitPpl() == null ? 0 : r.exitPpl().length);
+            }
+            s.append("### profile `").append(p).append("`\n\n| exit head | run | final-layer best PPL | vs h-only | mean early exit |");
+            for (int l = 0; l < layers; l++) {
+                s.append(" exit ").append(l).append(" |");
+            }
+            s.append("\n|---|---|---:|---:|---:|").append("---:|".repeat(layers)).append('\n');
+            Map<String, List<double[]>> curves = new LinkedHashMap<>();
+            for (AblationPlan.ExitHeadRow row : e.getValue()) {
+                RunFolder r = runs.get(row.runId());
+                double b = r == null || r.best() == null ? Double.NaN : r.best()[1];
+                double[] ex = r == null ? null : r.exitPpl();
+                boolean isHOnly = row.runId().equals(p + "-h-only");
+                s.append("| ").append(row.design()).append(" | `").append(row.runId()).append("` | ").append(fmt(b)).append(" | ")
+                        .append(isHOnly || Double.isNaN(b * h) ? NA : String.format(Locale.ROOT, "%+.1f%%", 100 * (b / h - 1))).append(" | ")
+                        .append(fmt(ex == null || isHOnly ? Double.NaN : meanEarlyExit(ex))).append(" |");
+                for (int l = 0; l < layers; l++) {
+                    s.append(' ').append(ex == null || l >= ex.length ? NA : fmt(ex[l])).append(" |");
+                }
+                s.append('\n');
+                if (ex != null && !isHOnly) {
+                    curves.put(row.design(), points(ex));
+                }
+            }
+            String fig = "fig-exit-heads-" + p + ".png";
+            Charts.lines(out.resolve(fig), "Per-layer exit perplexity by exit-head design (profile " + p + ")", "exit layer",
+                    "validation perplexity", true, curves);
+            s.append("\n![exit heads](").append(fig).append(")\n\n");
+        }
+    }
+
+    /** Geometric mean of the perplexities of the exits before the last (exp of their mean loss). */
+    static double meanEarlyExit(double[] exitPpl) {
+        if (exitPpl.length < 2) {
+            return Double.NaN;
+        }
+        double logs = 0;
+        for (int l = 0; l + 1 < exitPpl.length; l++) {
+            logs += Math.log(exitPpl[l]);
+        }
+        return Math.exp(logs / (exitPpl.length - 1));
+    }
+
     // ---- figures ----------------------------------------------------------------------------------
 
     private void figures(StringBuilder s) throws IOException {
@@ -239,7 +303,7 @@ public final class AblationReport {
 
         Map<String, List<double[]>> val = new LinkedHashMap<>(), loss = new LinkedHashMap<>();
         for (Map.Entry<String, RunFolder> e : runs.entrySet()) {
-            if (e.getKey().contains("-sweep-")) {
+            if (e.getKey().contains("-sweep-") || e.getKey().contains("-bitskip-")) {
                 continue; // the curves show the factorial runs
             }
             val.put(e.getKey(), e.getValue().valPpl());

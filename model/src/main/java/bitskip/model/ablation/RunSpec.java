@@ -7,8 +7,8 @@ import java.util.Map;
  * One training run of an ablation: a variant under a profile, with configuration fields set on top
  * ({@code --set}), a step budget and a seed. Its folder is {@code OUT/runs/ID}.
  *
- * @param id      unique, file-name safe: {@code PROFILE-VARIANT} or {@code PROFILE-sweep-lr0.05-lq0-p0.7}
- * @param group   "factorial" or "sweep"
+ * @param id      unique, file-name safe: {@code PROFILE-VARIANT}, {@code PROFILE-sweep-lr0.05-lq0-p0.7} or {@code PROFILE-bitskip-adapter}
+ * @param group   "factorial", "sweep" or "exit-heads"
  * @param sets    configuration overrides of this run, applied after the ablation's own --set
  */
 public record RunSpec(String id, String group, String profile, String variant, Map<String, String> sets, int steps,

@@ -25,8 +25,8 @@ import picocli.CommandLine.Option;
  * checkpoint; finished runs are skipped on restart; then {@code OUT/report.md} with the paper's tables and figures.
  */
 @Command(name = "ablation", mixinStandardHelpOptions = true,
-        description = "Run the factorial ablation (baseline, h-only, ee-only, bitskip) and/or the sweeps of Tables 6-8, "
-                + "then write OUT/report.md with Tables 2-8 beside the paper's and PNG figures.")
+        description = "Run the factorial ablation (baseline, h-only, ee-only, bitskip), the sweeps of Tables 6-8 and/or the "
+                + "exit-head study, then write OUT/report.md with Tables 2-8 beside the paper's, the exit-head table and PNG figures.")
 public final class AblationCommand implements Callable<Integer> {
 
     @Option(names = "--preset", defaultValue = "tiny", description = "Model size: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
@@ -42,9 +42,15 @@ public final class AblationCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "7", description = "Seed of the factorial runs (paper: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--runs", defaultValue = "factorial", description = "${COMPLETION-CANDIDATES}: the factorial of Table 2, "
-            + "the sweeps of Tables 6-8, or both (default: ${DEFAULT-VALUE}).")
-    Choices.Runs what;
+    @Option(names = "--runs", defaultValue = "factorial", split = ",", description = "${COMPLETION-CANDIDATES}, comma-separated: "
+            + "the factorial of Table 2, the sweeps of Tables 6-8, the exit-head study (bitskip with each exit-head design: "
+            + "adapter, lowrank, the shared head with its early-exit gradient stopped; beside the factorial's bitskip and h-only, "
+            + "which it runs too), or all three (default: ${DEFAULT-VALUE}).")
+    List<Choices.Runs> what;
+
+    @Option(names = "--exit-rank", defaultValue = "" + AblationPlan.DEFAULT_EXIT_RANK,
+            description = "Rank r of the exit-head study's lowrank run (default: ${DEFAULT-VALUE}).")
+    int exitRank;
 
     @Option(names = "--sweep-steps", defaultValue = "500", description = "Step budget of each sweep run (paper: ${DEFAULT-VALUE}).")
     int sweepSteps;
@@ -126,7 +132,8 @@ public final class AblationCommand implements Callable<Integer> {
             validFile = validFile == null ? null : validFile.toAbsolutePath();
         }
         List<String> profiles = profileChoices.stream().map(Object::toString).toList();
-        AblationPlan plan = AblationPlan.build(profiles, what.toString(), steps, seed, sweepSteps, sweepSeed);
+        AblationPlan plan = AblationPlan.build(profiles,
+                String.join(",", what.stream().map(Object::toString).toList()), steps, seed, sweepSteps, sweepSeed, exitRank);
         List<String> shared = new ArrayList<>();
         add(shared, "--batch", batch);
         add(shared, "--accum", accum);

@@ -47,7 +47,7 @@ final class Choices {
 
     /** What an ablation runs. */
     enum Runs {
-        FACTORIAL, SWEEPS, ALL;
+        FACTORIAL, SWEEPS, EXIT_HEADS, ALL;
 
         @Override
         public String toString() {

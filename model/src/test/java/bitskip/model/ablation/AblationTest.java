@@ -21,7 +21,7 @@ class AblationTest {
 
     @Test
     void planHasTheFactorialAndTheSweepsOfTables6To8WithSharedRowsRunOnce() {
-        AblationPlan p = AblationPlan.build(List.of("paper", "reference"), "all", 100, 7, 500, 42);
+        AblationPlan p = AblationPlan.build(List.of("paper", "reference"), "all", 100, 7, 500, 42, AblationPlan.DEFAULT_EXIT_RANK);
         List<RunSpec> fact = p.runs().stream().filter(r -> r.group().equals("factorial")).toList();
         assertEquals(8, fact.size());
         assertEquals(Set.of("paper-baseline", "paper-h-only", "paper-ee-only", "paper-bitskip", "reference-baseline",
@@ -33,8 +33,8 @@ class AblationTest {
         assertTrue(sweeps.stream().allMatch(r -> r.steps() == 500 && r.seed() == 42 && r.variant().equals("ee-only")));
         assertEquals(16, p.sweepRows().get("paper").size());
         assertEquals(p.runs().size(), p.runs().stream().map(RunSpec::id).distinct().count(), "ids are unique");
-        assertThrows(IllegalArgumentException.class, () -> AblationPlan.build(List.of("paper"), "everything", 1, 1, 1, 1));
-        assertThrows(IllegalArgumentException.class, () -> AblationPlan.build(List.of("papr"), "all", 1, 1, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> AblationPlan.build(List.of("paper"), "everything", 1, 1, 1, 1, 16));
+        assertThrows(IllegalArgumentException.class, () -> AblationPlan.build(List.of("papr"), "all", 1, 1, 1, 1, 16));
     }
 
     static AblationRunner.Java childJava(Path cache) {
@@ -73,7 +73,7 @@ class AblationTest {
             Files.writeString(d.resolve("eval.json"), "{\"weights\":{\"per_matrix\":[" + m + "]}}");
             dirs.put("paper-" + v, d);
         }
-        AblationPlan plan = AblationPlan.build(List.of("paper"), "factorial", 10, 7, 500, 42);
+        AblationPlan plan = AblationPlan.build(List.of("paper"), "factorial", 10, 7, 500, 42, 16);
         String report = Files.readString(new AblationReport(tmp, plan, List.of("paper"), dirs).write("# test\n"));
         assertTrue(report.contains("**Collapsed weights**: baseline (2 of 3 matrices: attn.q_proj)"), report);
         assertFalse(report.contains("h-only (") || report.contains("bitskip ("), report);
@@ -126,14 +126,27 @@ class AblationTest {
             assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
         }
 
-        // Restart: finished runs are skipped; a run without done.json is continued with --resume.
+        // Restart, adding the exit-head study: finished runs are skipped; a run without done.json is continued with
+        // --resume; the three exit-head designs train beside the factorial's bitskip and h-only.
         Files.delete(out.resolve("runs").resolve("reference-bitskip").resolve("done.json"));
         ByteArrayOutputStream again = new ByteArrayOutputStream();
-        assertEquals(0, run(new AblationCommand().withJava(childJava(tmp.resolve("cache"))), new PrintStream(again, true), args));
+        assertEquals(0, run(new AblationCommand().withJava(childJava(tmp.resolve("cache"))), new PrintStream(again, true),
+                concat(args, "--runs", "factorial,exit-heads", "--exit-rank", "2")), again + "\n" + logs(out));
         String s = again.toString();
         assertEquals(3, s.lines().filter(l -> l.contains("done already, skipped")).count(), s);
         assertTrue(s.contains("reference-bitskip: resuming"), s);
         assertTrue(Files.readString(out.resolve("runs").resolve("reference-bitskip").resolve("train.log")).contains("--resume"));
+        for (String design : List.of("adapter", "lowrank", "gradstop")) {
+            Path d = out.resolve("runs").resolve("reference-bitskip-" + design);
+            JsonNode config = Configs.JSON.readTree(d.resolve("config.json").toFile());
+            assertEquals(design.equals("gradstop") ? "shared" : design, config.get("exit_head").asText());
+            assertEquals(design.equals("lowrank") ? 2 : 0, config.get("exit_rank").asInt());
+            assertEquals(design.equals("gradstop"), config.get("exit_head_grad_stop").asBoolean());
+            assertEquals(3, Configs.JSON.readTree(d.resolve("eval.json").toFile()).at("/latent/exits").size(), design);
+        }
+        String withHeads = Files.readString(out.resolve("report.md"));
+        assertTrue(withHeads.contains("## Exit heads") && withHeads.contains("| lowrank r=2 | `reference-bitskip-lowrank` |"), withHeads);
+        assertTrue(Files.size(out.resolve("fig-exit-heads-reference.png")) > 1000);
     }
 
     private static String logs(Path out) throws Exception {
