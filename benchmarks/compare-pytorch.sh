@@ -30,9 +30,12 @@ cd "$HERE"
 CP="benchmarks/target/classes:model/target/classes:engine/target/classes:kernels-java/target/classes:parallel/target/classes"
 CP="$CP:$(tr ':' '\n' < model/target/classpath.txt | grep -v '/io/github/bitskip/' | paste -sd: -)"
 export OPENBLAS_NUM_THREADS="$THREADS"
-# as the launcher sets it (both sides use OpenBLAS, so both get it)
-export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
+# OpenBLAS's thread timeout and kernels as the launcher sets them (both sides use OpenBLAS, so both get them)
+. scripts/cpu-env.sh
+# the engine side's number format: PRECISION=bf16 runs its products in bf16 (oneDNN, on one OpenMP thread per call)
+PRECISION="${PRECISION:-fp32}"
 
+echo "bitskip side: precision $PRECISION; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(OpenBLAS's choice)}"
 echo "PyTorch side: $PYSCRIPT; $THREADS threads; $STEPS measured steps after $WARMUP warm-up; $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
 echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | sgemm peak GFLOP/s (head shape) | bitskip GFLOP/s (of peak) | PyTorch GFLOP/s (of peak) | bitskip peak RSS MiB | PyTorch peak RSS MiB | RSS ratio | load before |"
@@ -45,7 +48,8 @@ for cfg in "$@"; do
   read -r rows k n <<< "$(awk '/^head_shape:/ {print $2, $3, $4}' <<< "$f")"
   sg() { $PY pytorch/bitskip_fast.py sgemm --rows "$rows" --k "$k" --n "$n" --threads "$THREADS" --reps 5 | awk '{print $3}'; }
   peak1=$(sg)
-  j=$(java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Xmn64m -Dbitskip.threads="$THREADS" -Dbitskip.bench.warmup="$WARMUP" -cp "$CP" \
+  j=$(OMP_NUM_THREADS=1 java --add-modules jdk.incubator.vector -XX:+UseParallelGC -Xmn64m -Dbitskip.threads="$THREADS" \
+      -Dbitskip.bench.warmup="$WARMUP" -Dbitskip.bench.precision="$PRECISION" -cp "$CP" \
       bitskip.bench.TrainStepBench "$preset" "$variant" "$batch" "$STEPS" cpu 2>/dev/null | grep '^{')
   jt=$(sed -E 's/.*"tokens_per_s":([0-9.]+).*/\1/' <<< "$j"); jr=$(sed -E 's/.*"peak_rss_mb":([0-9]+).*/\1/' <<< "$j")
   p=$($PY "$PYSCRIPT" train --preset "$preset" --variant "$variant" --batch "$batch" \

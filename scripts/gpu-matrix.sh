@@ -44,6 +44,9 @@ tr ':' '\n' < "$ROOT/target/gpu-classpath.txt" | while read -r jar; do
     # the ablation report's charts (xchart, and the PDF library it pulls in with JUnit, which the root pom's
     # dependencyManagement turns into a compile dependency): 6 MB of jars, and java.desktop in the JRE
     xchart-*|VectorGraphics2D-*|graphics2d-*|pdfbox-*|fontbox-*|commons-logging-*|junit-*|opentest4j-*|apiguardian-*) ;;
+    # precision bf16's oneDNN (28 MB of natives) and the OpenCL preset its API needs: a CPU-only training mode the
+    # GPU bundle never runs
+    dnnl-*|opencl-3*) ;;
     *) [ -f "$jar" ] && cp "$jar" "$OUT/lib/" ;;
   esac
 done

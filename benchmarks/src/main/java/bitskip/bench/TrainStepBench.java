@@ -20,6 +20,7 @@ import java.util.Random;
  * Whole-step training throughput: one JVM per (preset, variant, batch) so peak RSS belongs to that
  * configuration alone. Times full optimizer steps (forward, backward, clip, AdamW) on random tokens after
  * warm-up (-Dbitskip.bench.warmup, default 2 steps) and prints the median tokens/s and the process's peak RSS (VmHWM) as one JSON line.
+ * -Dbitskip.bench.precision=bf16 runs the products in bf16 ({@code precision}, the cpu backend).
  *
  * <pre>java --add-modules jdk.incubator.vector -cp … bitskip.bench.TrainStepBench PRESET VARIANT BATCH [STEPS] [BACKEND]</pre>
  */
@@ -30,8 +31,9 @@ public final class TrainStepBench {
         int steps = args.length > 3 ? Integer.parseInt(args[3]) : 5;
         String backend = args.length > 4 ? args[4] : null;
         int warmup = Integer.getInteger("bitskip.bench.warmup", 2); // steps of minutes (paper-85m) need only one
+        String precision = System.getProperty("bitskip.bench.precision", "fp32");
         BitSkipConfig c = Configs.override(Presets.build(preset, "paper", variant),
-                Map.of("batch", Integer.toString(batch), "accum", "1"), "bench");
+                Map.of("batch", Integer.toString(batch), "accum", "1", "precision", precision), "bench");
         int N = batch * c.ctx();
         Random r = new Random(1);
         int[] x = new int[N], y = new int[N];
@@ -40,6 +42,7 @@ public final class TrainStepBench {
             y[i] = r.nextInt(c.vocabSize());
         }
         try (Backend be = Backends.create(backend)) {
+            be.usePrecision(bitskip.engine.Precision.parse(c.precision()));
             BitSkipModel m = new BitSkipModel(c, be, batch);
             m.initialize(1);
             double[] secs = new double[steps];
@@ -56,9 +59,9 @@ public final class TrainStepBench {
             Arrays.sort(secs);
             double median = secs[steps / 2];
             System.out.printf(Locale.ROOT,
-                    "{\"impl\":\"bitskip-%s\",\"preset\":\"%s\",\"variant\":\"%s\",\"batch\":%d,\"ctx\":%d,\"threads\":%d,"
+                    "{\"impl\":\"bitskip-%s-%s\",\"preset\":\"%s\",\"variant\":\"%s\",\"batch\":%d,\"ctx\":%d,\"threads\":%d,"
                             + "\"steps\":%d,\"median_step_s\":%.4f,\"tokens_per_s\":%.1f,\"peak_rss_mb\":%d}%n",
-                    be.name(), preset, variant, batch, c.ctx(), be instanceof CpuBackend cpu ? cpu.threads() : 1, steps, median,
+                    be.name(), be.precision(), preset, variant, batch, c.ctx(), be instanceof CpuBackend cpu ? cpu.threads() : 1, steps, median,
                     N / median, peakRssMb());
         }
     }

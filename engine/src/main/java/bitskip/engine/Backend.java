@@ -29,6 +29,22 @@ public interface Backend extends AutoCloseable {
     /** One line that says what runs where ("scalar Java reference, 1 thread"). */
     String description();
 
+    /**
+     * Sets the number format of the matrix products ({@link Precision}); every backend has fp32, and one that
+     * has no bf16 mode refuses it here, naming the backend that has.
+     */
+    default void usePrecision(Precision p) {
+        if (p != Precision.FP32) {
+            throw new IllegalArgumentException("precision " + p + ": the " + name() + " backend computes in float32 only; "
+                    + "bf16 training runs on the cpu backend (--backend cpu) of a CPU with bf16 instructions");
+        }
+    }
+
+    /** The number format of the matrix products (fp32 unless {@link #usePrecision} chose another). */
+    default Precision precision() {
+        return Precision.FP32;
+    }
+
     // ==== primitives: memory ==========================================================================
 
     /** A zero-filled tensor of n floats, owned by this backend until it or the backend is closed. */

@@ -51,7 +51,7 @@ class RequirementsTest {
     void unknownNamesAreErrorsNotSilentlyIgnored() {
         System.setProperty(Requirements.PROPERTY, "cpu,opencll");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, Requirements::required);
-        assertTrue(e.getMessage().contains("'opencll'") && e.getMessage().contains("known: cpu, opencl, tornado, data, spark"),
+        assertTrue(e.getMessage().contains("'opencll'") && e.getMessage().contains("known: cpu, opencl, tornado, data, spark, bf16"),
                 e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Requirements.skipOrFail("gpu", null));
     }

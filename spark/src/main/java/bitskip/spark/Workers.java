@@ -44,6 +44,7 @@ final class Workers {
         Backend be = spec.threads() > 0 && spec.backend().equals("cpu")
                 ? new CpuBackend(spec.threads(), !"false".equalsIgnoreCase(System.getProperty(CpuBackend.VECTOR_PROPERTY, "true")))
                 : Backends.create(spec.backend());
+        be.usePrecision(bitskip.engine.Precision.parse(c.precision())); // the driver's number format, on every shard
         return new ShardWorker(c, be, spec.maxShard());
     }
 

@@ -4,9 +4,11 @@ import bitskip.engine.AdamStep;
 import bitskip.engine.Backend;
 import bitskip.engine.Gemm;
 import bitskip.engine.Heads;
+import bitskip.engine.LmHead;
 import bitskip.engine.Norm;
 import bitskip.engine.NormStats;
 import bitskip.engine.Pointwise;
+import bitskip.engine.Precision;
 import bitskip.engine.Reduction;
 import bitskip.engine.Rows;
 import bitskip.engine.Span;
@@ -62,6 +64,8 @@ public final class CpuBackend implements Backend {
     private final CpuNorms norms;
     private final CpuAttention attention;
     private final CpuLosses losses;
+    /** Non-null in precision bf16. */
+    private CpuBf16 bf16;
 
     public CpuBackend() {
         this(Integer.getInteger(THREADS_PROPERTY, Pool.cores()),
@@ -81,6 +85,11 @@ public final class CpuBackend implements Backend {
         this.norms = new CpuNorms(cx);
         this.attention = new CpuAttention(cx);
         this.losses = new CpuLosses(cx);
+    }
+
+    /** Why precision bf16 cannot run in this process (no bf16 instructions, no oneDNN, OMP_NUM_THREADS), or null. */
+    public static String bf16UnavailableReason() {
+        return available() ? Dnnl.bf16UnavailableReason() : unavailableReason();
     }
 
     /** Whether OpenBLAS and its JNI bridge load on this machine. */
@@ -109,15 +118,62 @@ public final class CpuBackend implements Backend {
         return "cpu";
     }
 
+    /**
+     * fp32: OpenBLAS sgemm. bf16: oneDNN bf16 products (float32 accumulation and results), refused with the reason
+     * where this process cannot run them (no bf16 instructions, oneDNN missing, OMP_NUM_THREADS other than 1).
+     */
+    @Override
+    public void usePrecision(Precision p) {
+        if (p == precision()) {
+            return;
+        }
+        if (p == Precision.BF16) {
+            String why = Dnnl.bf16UnavailableReason();
+            if (why != null) {
+                throw new IllegalArgumentException("precision bf16 on the cpu backend: " + why);
+            }
+            bf16 = new CpuBf16(cx);
+            linear.useBf16(bf16);
+        } else {
+            linear.useBf16(null);
+            bf16.close();
+            bf16 = null;
+        }
+    }
+
+    @Override
+    public Precision precision() {
+        return bf16 == null ? Precision.FP32 : Precision.BF16;
+    }
+
+    /** In bf16 the head's weight is converted once for all of its chunks' products. */
+    @Override
+    public double headLoss(LmHead head, Tensor x, int[] targets, int N, float gradScale, Tensor dx) {
+        if (bf16 == null) {
+            return Backend.super.headLoss(head, x, targets, N, gradScale, dx);
+        }
+        CpuTensor w = CpuTensor.of(head.weight());
+        bf16.pin(w);
+        try {
+            return Backend.super.headLoss(head, x, targets, N, gradScale, dx);
+        } finally {
+            bf16.unpin(w);
+        }
+    }
+
     @Override
     public String description() {
-        return "CPU: OpenBLAS sgemm (" + Blas.config() + ") + " + (cx.vector ? "Vector API " + Vec.S : "scalar Java")
+        return (bf16 != null ? "CPU: oneDNN bf16 products (" + Dnnl.implementation(256, 256, 256) + ", float32 accumulation), "
+                + "OpenBLAS (" + Blas.config() + ") beside them + " : "CPU: OpenBLAS sgemm (" + Blas.config() + ") + ") + (cx.vector ? "Vector API " + Vec.S : "scalar Java")
                 + ", " + cx.threads + " thread" + (cx.threads == 1 ? "" : "s") + ", off-heap tensors";
     }
 
     /** Stops the pool and frees every tensor of this backend. */
     @Override
     public void close() {
+        if (bf16 != null) {
+            bf16.close();
+        }
         cx.pool.close();
         memory.closeAll();
     }

@@ -37,6 +37,8 @@ final class CpuLinear {
     private final CpuContext cx;
     /** One per pool thread: a Blas's pointer views are single-threaded. */
     private final Blas[] blas;
+    /** Non-null in precision bf16: the products run on bf16 copies of their operands (f32 accumulation and C). */
+    private CpuBf16 bf16;
 
     CpuLinear(CpuContext cx) {
         this.cx = cx;
@@ -44,6 +46,11 @@ final class CpuLinear {
         for (int w = 0; w < blas.length; w++) {
             blas[w] = new Blas();
         }
+    }
+
+    /** Switches the products to bf16 operands (non-null) or back to float32 (null). */
+    void useBf16(CpuBf16 bf16) {
+        this.bf16 = bf16;
     }
 
     void gemm(Gemm g) {
@@ -71,6 +78,10 @@ final class CpuLinear {
         int n = byRows ? M : N, other = byRows ? N : M;
         int tiles = (n + TILE - 1) / TILE;
         int grain = (int) Math.max(MIN_BLOCK / TILE, Math.min(tiles, MIN_BLOCK_MACS / ((long) TILE * other * Math.max(1, K))));
+        if (bf16 != null) {
+            bf16Blocks(g, byRows, n, tiles, grain, bt, C);
+            return;
+        }
         cx.pool.forRange(tiles, grain, (w, lo, hi) -> {
             int i0 = lo * TILE, rows = Math.min(n, hi * TILE) - i0;
             if (byRows) { // rows i0.. of C: rows of A' (columns of A when transposed)
@@ -79,6 +90,26 @@ final class CpuLinear {
             } else { // columns i0.. of C: columns of B' (rows of B when transposed)
                 blas[w].sgemm(tA, tB, M, rows, K, alpha, A, aOff, lda, B, bOff + (tB ? (long) i0 * ldb : i0), ldb,
                         bt, C, cOff + i0, ldc);
+            }
+        });
+    }
+
+    /** The same blocks as the float32 path, each one oneDNN bf16 product on the bf16 copies of A and B. */
+    private void bf16Blocks(Gemm g, boolean byRows, int n, int tiles, int grain, float beta, CpuTensor C) {
+        Mat a = g.a(), b = g.b(), c = g.c();
+        int M = g.M(), N = g.N(), K = g.K(), ldc = c.ld();
+        boolean tA = a.transposed(), tB = b.transposed();
+        CpuBf16.Operand A = bf16.operand(a, M, K, true), B = bf16.operand(b, K, N, false);
+        long cOff = c.offset();
+        float alpha = g.alpha();
+        cx.pool.forRange(tiles, grain, (w, lo, hi) -> {
+            int i0 = lo * TILE, rows = Math.min(n, hi * TILE) - i0;
+            if (byRows) {
+                bf16.thread(w).matmul(new Dnnl.Key(rows, N, K, tA, A.ld(), tB, B.ld(), ldc, alpha, beta),
+                        A.buffer().base, A.offset() + (tA ? i0 : (long) i0 * A.ld()), B.buffer().base, B.offset(), C, cOff + (long) i0 * ldc);
+            } else {
+                bf16.thread(w).matmul(new Dnnl.Key(M, rows, K, tA, A.ld(), tB, B.ld(), ldc, alpha, beta),
+                        A.buffer().base, A.offset(), B.buffer().base, B.offset() + (tB ? (long) i0 * B.ld() : i0), C, cOff + i0);
             }
         });
     }

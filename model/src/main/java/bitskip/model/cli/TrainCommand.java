@@ -67,6 +67,10 @@ public final class TrainCommand implements Callable<Integer> {
     Integer evalBatches;
     @Option(names = "--patience", description = "Validations without improvement before early stopping (default: paper 3, reference 5).")
     Integer patience;
+    @Option(names = "--precision", description = "Number format of the matrix products: fp32 (default), or bf16 (bfloat16 "
+            + "operands with float32 accumulation, results, master weights and optimizer state; the cpu backend on a CPU "
+            + "with bf16 instructions, refused elsewhere).")
+    String precision;
 
     @Option(names = "--data", paramLabel = "DIR", description = "Folder with wiki.{train,valid,test}.raw (else $BITSKIP_DATA, else the download cache).")
     Path data;
@@ -131,6 +135,7 @@ public final class TrainCommand implements Callable<Integer> {
         put(o, "eval_every", evalEvery);
         put(o, "eval_batches", evalBatches);
         put(o, "patience", patience);
+        put(o, "precision", precision);
         o.putAll(sets);
         return Configs.override(c, o, "command line");
     }
@@ -169,6 +174,7 @@ public final class TrainCommand implements Callable<Integer> {
                 System.setProperty("bitskip.threads", threads.toString());
             }
             try (Backend be = Backends.create(backend)) {
+                be.usePrecision(bitskip.engine.Precision.parse(c.precision())); // refused before the data loads
                 if (be instanceof OpenCLBackend ocl) { // a device allocates buffers up to its own limit
                     c.requireAddressable(c.batch(), ocl.device().maxAllocBytes() / Float.BYTES,
                             "floats of the largest buffer OpenCL device " + ocl.device().id() + " allocates");

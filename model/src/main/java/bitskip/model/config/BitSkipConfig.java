@@ -97,6 +97,12 @@ public record BitSkipConfig(
         long seed,
         /** Rows of the LM head computed at once (logits of all rows never exist together). */
         int headChunk,
+        /**
+         * The number format of the matrix products in training: "fp32", or "bf16" (operands rounded to bfloat16,
+         * float32 accumulation, results, master weights and optimizer state; the cpu backend on a CPU with bf16
+         * instructions).
+         */
+        String precision,
 
         // ---- provenance ----
         String preset,
@@ -205,6 +211,7 @@ public record BitSkipConfig(
         positive("patience", patience);
         nonNegative("min_delta_ppl", minDeltaPpl);
         positive("head_chunk", headChunk);
+        oneOf("precision", precision, "fp32", "bf16");
         // (the fields are assigned after this body: the check takes the parameters)
         requireAddressable(sizes(vocabSize, dModel, nHeads, ffnDim, ctx, nLayers, headChunk, hadamard, batch), batch,
                 MAX_TENSOR_ELEMENTS, "a backend tensor can address");
@@ -218,7 +225,7 @@ public record BitSkipConfig(
      * the value that reproduces what those files meant; a complete configuration without them takes these.
      */
     public static final java.util.Map<String, Object> ADDED_FIELDS = java.util.Map.of(
-            "exit_head", "shared", "exit_head_grad_stop", false, "exit_rank", 0);
+            "exit_head", "shared", "exit_head_grad_stop", false, "exit_rank", 0, "precision", "fp32");
 
     // ---- derived quantities ----
 

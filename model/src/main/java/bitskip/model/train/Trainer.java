@@ -81,6 +81,7 @@ public final class Trainer {
     public Trainer(BitSkipConfig c, Backend be, BatchSource data, Path out, Listener listener, GradientSource gradients) {
         this.c = c;
         this.be = be;
+        be.usePrecision(bitskip.engine.Precision.parse(c.precision())); // refused here, before any work, where it cannot run
         this.data = data;
         this.out = out;
         this.folder = new RunDir(out);

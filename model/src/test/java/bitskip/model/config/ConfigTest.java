@@ -201,4 +201,19 @@ class ConfigTest {
         IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, e);
         assertTrue(ex.getMessage().contains(field), "message should name " + field + ": " + ex.getMessage());
     }
+
+    @Test
+    void precisionIsFp32UnlessAskedAndReadsAsFp32FromOlderFiles() {
+        BitSkipConfig c = Presets.build("micro", "paper", "bitskip");
+        assertEquals("fp32", c.precision());
+        BitSkipConfig b = Configs.override(c, Map.of("precision", "bf16"), "test");
+        assertEquals("bf16", b.precision());
+        assertEquals(b, Configs.fromJson(Configs.toJson(b), "test"));
+        String old = Configs.toJson(c).replaceAll("\\s*\"precision\" : \"fp32\",", "");
+        assertFalse(old.contains("precision"), old);
+        assertEquals(c, Configs.fromJson(old, "old"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Configs.override(c, Map.of("precision", "fp16"), "test"));
+        assertTrue(e.getMessage().contains("precision = 'fp16'") && e.getMessage().contains("fp32, bf16"), e.getMessage());
+    }
 }

@@ -67,6 +67,18 @@ class ResumeTest {
         resumedRunEqualsTheUninterruptedRun(tmp, cpuConfig(), () -> new CpuBackend(2, true));
     }
 
+    /** Precision bf16 (oneDNN's products on the pool's threads) resumes exactly too, and really changes the numbers. */
+    @Test
+    void resumeIsExactInBf16(@TempDir Path tmp) throws Exception {
+        Requirements.skipOrFail("bf16", CpuBackend.bf16UnavailableReason()).ifPresent(r -> abort("bf16 unavailable: " + r));
+        BitSkipConfig bf16 = Configs.override(cpuConfig(), Map.of("precision", "bf16"), "test");
+        resumedRunEqualsTheUninterruptedRun(tmp.resolve("bf16"), bf16, () -> new CpuBackend(2, true));
+        resumedRunEqualsTheUninterruptedRun(tmp.resolve("fp32"), cpuConfig(), () -> new CpuBackend(2, true));
+        List<String> a = trainLines(tmp.resolve("bf16").resolve("full")), b = trainLines(tmp.resolve("fp32").resolve("full"));
+        assertEquals(a.size(), b.size());
+        assertNotEquals(a, b, "bf16 products round differently from float32's");
+    }
+
     /** Same seed, backend and threads: the same bits, run after run in one JVM, on the default cpu path (one thread). */
     @Test
     void theDefaultCpuPathGivesTheSameBitsEveryRun(@TempDir Path tmp) throws Exception {
