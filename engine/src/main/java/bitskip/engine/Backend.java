@@ -590,16 +590,22 @@ public interface Backend extends AutoCloseable {
                 loss += rowLoss[r];
             }
             if (grad) {
-                Mat dlogits = Mat.of(head.logits(), V);
-                gemm(new Gemm(R, C, V, 1.0f, dlogits, Mat.of(head.weight(), C), 1.0f, new Mat(dx, r0 * C, C, false),
-                        null));
-                if (head.grad() != null) {
-                    gemm(new Gemm(V, C, R, 1.0f, Mat.transposeOf(head.logits(), V), xs, 1.0f, Mat.of(head.grad(), C),
-                            null));
-                }
+                headBackward(head, xs, R, new Mat(dx, r0 * C, C, false));
             }
         }
         return loss;
+    }
+
+    /**
+     * One chunk of {@link #headLoss}'s backward, from the chunk's logit gradient in head.logits (R, V):
+     * dx (R, C) += dlogits · head.weight and, unless head.grad is null, head.grad += dlogitsᵀ · xs.
+     */
+    default void headBackward(LmHead head, Mat xs, int R, Mat dx) {
+        int C = head.C(), V = head.V();
+        gemm(new Gemm(R, C, V, 1.0f, Mat.of(head.logits(), V), Mat.of(head.weight(), C), 1.0f, dx, null));
+        if (head.grad() != null) {
+            gemm(new Gemm(V, C, R, 1.0f, Mat.transposeOf(head.logits(), V), xs, 1.0f, Mat.of(head.grad(), C), null));
+        }
     }
 
     /** Every target is −1 (ignored) or a token id in [0, V); checked before any work. */

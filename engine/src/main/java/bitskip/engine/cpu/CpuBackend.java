@@ -153,11 +153,27 @@ public final class CpuBackend implements Backend {
             return Backend.super.headLoss(head, x, targets, N, gradScale, dx);
         }
         CpuTensor w = CpuTensor.of(head.weight());
-        bf16.pin(w);
+        bf16.pin(w, w.size());
         try {
             return Backend.super.headLoss(head, x, targets, N, gradScale, dx);
         } finally {
             bf16.unpin(w);
+        }
+    }
+
+    /** In bf16 the chunk's logit gradient is converted once for both of its products. */
+    @Override
+    public void headBackward(LmHead head, bitskip.engine.Mat xs, int R, bitskip.engine.Mat dx) {
+        if (bf16 == null) {
+            Backend.super.headBackward(head, xs, R, dx);
+            return;
+        }
+        CpuTensor logits = CpuTensor.of(head.logits());
+        bf16.pin(logits, R * head.V());
+        try {
+            Backend.super.headBackward(head, xs, R, dx);
+        } finally {
+            bf16.unpin(logits);
         }
     }
 

@@ -7,6 +7,13 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.IdentityHashMap;
 import java.util.Map;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 import org.bytedeco.javacpp.Pointer;
 
 /**
@@ -61,6 +68,8 @@ final class CpuBf16 {
     private final Dnnl.Thread[] threads;
     private final Buffer scratchA = new Buffer(), scratchB = new Buffer();
     private final Map<CpuTensor, Buffer> pinned = new IdentityHashMap<>();
+    /** An unpinned copy's buffer, kept for reuse (malloc and first touch of 25 MB per chunk are not free). */
+    private Buffer spare;
 
     CpuBf16(CpuContext cx) {
         this.cx = cx;
@@ -88,10 +97,13 @@ final class CpuBf16 {
         return Float.intBitsToFloat((bits & 0xffff) << 16);
     }
 
-    /** Converts all of t once; products read the copy until {@link #unpin}. */
-    void pin(CpuTensor t) {
-        Buffer b = new Buffer();
-        int n = t.size();
+    /**
+     * Converts the first n elements of t once; products read the copy until {@link #unpin} (they must read no
+     * element past n). The copy's buffer is kept for the next pin of the same size.
+     */
+    void pin(CpuTensor t, int n) {
+        Buffer b = spare != null && spare.capacity >= n ? spare : new Buffer();
+        spare = b == spare ? null : spare;
         b.ensure(n);
         int cols = 4096, rows = (n + cols - 1) / cols;
         cx.pool.forRange(rows, 16, (w, lo, hi) -> {
@@ -108,7 +120,14 @@ final class CpuBf16 {
     void unpin(CpuTensor t) {
         Buffer b = pinned.remove(t);
         if (b != null) {
-            b.free();
+            if (spare == null || spare.capacity < b.capacity) {
+                if (spare != null) {
+                    spare.free();
+                }
+                spare = b; // kept: the next chunk's logit gradient pins the same size again
+            } else {
+                b.free();
+            }
         }
     }
 
@@ -132,11 +151,35 @@ final class CpuBf16 {
         return new Operand(dst, 0, sc);
     }
 
-    private static void convertRun(ByteBuffer src, long srcOff, ByteBuffer dst, long dstOff, int n) {
-        int s = (int) (srcOff << 2), d = (int) (dstOff << 1);
-        for (int j = 0; j < n; j++) {
+    /** Short lanes as many as a float vector's, in half its bits (512-bit floats: 256-bit shorts). */
+    private static final VectorSpecies<Short> SHORTS = VectorSpecies.of(short.class, VectorShape.forBitSize(Vec.S.vectorBitSize() / 2));
+
+    private void convertRun(ByteBuffer src, long srcOff, ByteBuffer dst, long dstOff, int n) {
+        convertRun(cx.vector, src, srcOff, dst, dstOff, n);
+    }
+
+    /** n floats from element srcOff of src to bf16 at element dstOff of dst, the vector loop where vector is set. */
+    static void convertRun(boolean vector, ByteBuffer src, long srcOff, ByteBuffer dst, long dstOff, int n) {
+        int s = (int) (srcOff << 2), d = (int) (dstOff << 1), j = 0;
+        if (vector) {
+            for (; j + Vec.VL <= n; j += Vec.VL) {
+                roundVector(src, s + (j << 2), dst, d + (j << 1));
+            }
+        }
+        for (; j < n; j++) {
             dst.putShort(d + (j << 1), round(src.getFloat(s + (j << 2))));
         }
+    }
+
+    /** {@link #round} of one vector of floats at byte offset s of src into shorts at byte offset d of dst. */
+    private static void roundVector(ByteBuffer src, int s, ByteBuffer dst, int d) {
+        FloatVector f = VectorIO.load(Vec.S, src, s);
+        IntVector b = f.reinterpretAsInts();
+        IntVector hi = b.lanewise(VectorOperators.LSHR, 16);
+        IntVector r = b.add(0x7fff).add(hi.and(1)).lanewise(VectorOperators.LSHR, 16);
+        VectorMask<Integer> nan = f.test(VectorOperators.IS_NAN).cast(b.species());
+        r = r.blend(hi.or(0x40), nan);
+        VectorIO.storeShorts((ShortVector) r.convertShape(VectorOperators.I2S, SHORTS, 0), dst, d);
     }
 
     /** Frees the scratch and every pinned copy. */
@@ -145,5 +188,9 @@ final class CpuBf16 {
         scratchB.free();
         pinned.values().forEach(Buffer::free);
         pinned.clear();
+        if (spare != null) {
+            spare.free();
+            spare = null;
+        }
     }
 }

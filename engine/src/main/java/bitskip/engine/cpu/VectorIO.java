@@ -6,6 +6,7 @@ import java.lang.invoke.MethodType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -26,9 +27,10 @@ final class VectorIO {
     static final boolean LEGACY = hasByteBufferMethods();
     private static final MethodHandle LOAD; // (VectorSpecies, ByteBuffer, int, ByteOrder) -> FloatVector
     private static final MethodHandle STORE; // (FloatVector, ByteBuffer, int, ByteOrder) -> void
+    private static final MethodHandle STORE_SHORTS; // (ShortVector, ByteBuffer, int, ByteOrder) -> void
 
     static {
-        MethodHandle load = null, store = null;
+        MethodHandle load = null, store = null, storeShorts = null;
         if (!LEGACY) {
             try {
                 MethodHandles.Lookup l = MethodHandles.publicLookup();
@@ -43,6 +45,10 @@ final class VectorIO {
                         .asType(MethodType.methodType(FloatVector.class, VectorSpecies.class, ByteBuffer.class, int.class, ByteOrder.class));
                 store = MethodHandles.filterArguments(into, 1, ofBuffer)
                         .asType(MethodType.methodType(void.class, FloatVector.class, ByteBuffer.class, int.class, ByteOrder.class));
+                MethodHandle intoShorts = l.findVirtual(ShortVector.class, "intoMemorySegment",
+                        MethodType.methodType(void.class, segment, long.class, ByteOrder.class));
+                storeShorts = MethodHandles.filterArguments(intoShorts, 1, ofBuffer)
+                        .asType(MethodType.methodType(void.class, ShortVector.class, ByteBuffer.class, int.class, ByteOrder.class));
             } catch (ReflectiveOperationException e) {
                 throw new ExceptionInInitializerError(new IllegalStateException("cpu backend: this JDK ("
                         + System.getProperty("java.version") + ") has neither FloatVector.fromByteBuffer nor "
@@ -51,6 +57,7 @@ final class VectorIO {
         }
         LOAD = load;
         STORE = store;
+        STORE_SHORTS = storeShorts;
     }
 
     private static boolean hasByteBufferMethods() {
@@ -82,6 +89,19 @@ final class VectorIO {
         }
         try {
             STORE.invokeExact(v, b, off, ByteOrder.nativeOrder());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Writes v (shorts: the bf16 copies of {@link CpuBf16}) at byte offset off of b, in the native order. */
+    static void storeShorts(ShortVector v, ByteBuffer b, int off) {
+        if (LEGACY) {
+            v.intoByteBuffer(b, off, ByteOrder.nativeOrder());
+            return;
+        }
+        try {
+            STORE_SHORTS.invokeExact(v, b, off, ByteOrder.nativeOrder());
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -40,6 +40,34 @@ class CpuBf16Test {
         }
     }
 
+    /** The vector conversion gives the scalar one's bits on every kind of float, at every alignment and tail length. */
+    @Test
+    void theVectorConversionEqualsTheScalarOne() {
+        Random r = new Random(4);
+        int n = 1000;
+        java.nio.ByteBuffer src = java.nio.ByteBuffer.allocateDirect(4 * n).order(java.nio.ByteOrder.nativeOrder());
+        float[] special = {0f, -0f, Float.NaN, Float.intBitsToFloat(0xffc00001), Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY,
+                Float.MAX_VALUE, -Float.MAX_VALUE, Float.MIN_VALUE, Float.intBitsToFloat(0x3f808000), Float.intBitsToFloat(0x3f818000),
+                Float.intBitsToFloat(0x7f7f8000), Float.intBitsToFloat(0x007f8000)};
+        for (int i = 0; i < n; i++) {
+            float f = i < special.length * 3 ? special[i % special.length] : Float.intBitsToFloat(r.nextInt());
+            src.putFloat(4 * i, f);
+        }
+        for (int off : new int[] {0, 1, 7}) {
+            for (int len : new int[] {n - 7, 16, 33, 5}) {
+                java.nio.ByteBuffer a = java.nio.ByteBuffer.allocateDirect(2 * n).order(java.nio.ByteOrder.nativeOrder()),
+                        b = java.nio.ByteBuffer.allocateDirect(2 * n).order(java.nio.ByteOrder.nativeOrder());
+                CpuBf16.convertRun(true, src, off, a, 3, len);
+                CpuBf16.convertRun(false, src, off, b, 3, len);
+                for (int j = 0; j < len; j++) {
+                    assertEquals(b.getShort(2 * (3 + j)), a.getShort(2 * (3 + j)), "offset " + off + ", element " + j + " of "
+                            + src.getFloat(4 * (off + j)));
+                    assertEquals(CpuBf16.round(src.getFloat(4 * (off + j))), b.getShort(2 * (3 + j)));
+                }
+            }
+        }
+    }
+
     static CpuBackend bf16Backend(int threads) {
         String why = CpuBackend.bf16UnavailableReason();
         Requirements.skipOrFail("bf16", why).ifPresent(reason -> Assumptions.assumeTrue(false, reason));
