@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 /** {@code bitskip}: the command line. Each subcommand is also runnable on its own (BitSkipTrain, ...). */
 @Command(name = "bitskip", mixinStandardHelpOptions = true, version = "bitskip 0.1.0",
         description = "Ternary transformers with Hadamard-smoothed BitLinear layers and LayerSkip-style early exit.",
-        subcommands = {TrainCommand.class, EvalCommand.class, AblationCommand.class, SeedsCommand.class, ExportCommand.class, GenerateCommand.class, Main.BackendsCommand.class, Main.DevicesCommand.class})
+        subcommands = {TrainCommand.class, EvalCommand.class, AblationCommand.class, SeedsCommand.class, CurvesCommand.class, ExportCommand.class, GenerateCommand.class, Main.BackendsCommand.class, Main.DevicesCommand.class})
 public final class Main implements Callable<Integer> {
 
     public static void main(String[] args) {
