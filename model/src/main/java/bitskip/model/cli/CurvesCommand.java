@@ -34,7 +34,7 @@ public final class CurvesCommand implements Callable<Integer> {
             if (m.put(r.substring(0, eq), Path.of(r.substring(eq + 1))) != null) {
                 throw new IllegalArgumentException("label '" + r.substring(0, eq) + "' given twice");
             }
-            h.append(' ').append(r);
+            h.append(' ').append(r.contains(" ") ? "\"" + r + "\"" : r); // as a shell would need it
         }
         h.append("\n```\n");
         System.err.println("curves: " + CurveReport.write(out, m, h.toString()));
