@@ -175,7 +175,7 @@ class CommandLineSafetyTest {
                 "--out " + ckpt + " is the file --checkpoint " + ckpt + " reads"},
             {new ExportCommand(), new String[] {"--checkpoint", folder.toString(), "--out", "x.bitskip"}, folder + " is a folder"},
             {new GenerateCommand(), new String[] {"--model", folder.toString()}, "--model " + folder + " is a folder, not a file"},
-            {new AblationCommand(), new String[] {"--steps", "1", "--out", folder.toString(), "--runs", "some"}, "'some' is not one of factorial, sweeps, all"},
+            {new AblationCommand(), new String[] {"--steps", "1", "--out", folder.toString(), "--runs", "some"}, "'some' is not one of factorial, sweeps, exit-heads, all"},
         };
         for (Object[] c : cases) {
             String[] args = (String[]) c[1];
@@ -219,7 +219,7 @@ class CommandLineSafetyTest {
         String help = main.getSubcommands().get("train").getUsageMessage();
         assertTrue(help.contains("micro, tiny, small, paper-85m"), help);
         assertTrue(help.contains("baseline, h-only, ee-only, bitskip"), help);
-        assertTrue(main.getSubcommands().get("ablation").getUsageMessage().contains("factorial, sweeps, all"));
+        assertTrue(main.getSubcommands().get("ablation").getUsageMessage().contains("factorial, sweeps, exit-heads, all"));
         assertTrue(main.getSubcommands().get("eval").getUsageMessage().contains("else cpu"), "the default backend is cpu");
     }
 
