@@ -35,6 +35,19 @@ class TornadoTrainStepTest {
                 }
             }
         }
+        // the exit heads of issue 17 (adapters with the early-exit gradient kept off the shared head; low-rank
+        // corrections under the reference profile), as the OpenCL backend's train-step test checks them
+        for (Map.Entry<String, Map<String, String>> e : Map.of(
+                "paper/bitskip exit_head=adapter, grad stop", Map.of("exit_head", "adapter", "exit_head_grad_stop", "true"),
+                "reference/ee-only exit_head=lowrank", Map.of("exit_head", "lowrank", "exit_rank", "3")).entrySet()) {
+            String[] pv = e.getKey().split("[/ ]");
+            BitSkipConfig c = Configs.override(Presets.build("micro", pv[0], pv[1]), e.getValue(), "test");
+            try (Backend dev = new TornadoBackend()) {
+                TrainStepCheck.Worst w = TrainStepCheck.check(c, dev, "tornado " + e.getKey());
+                loss = Math.max(loss, w.loss());
+                tensor = Math.max(tensor, w.tensor());
+            }
+        }
         System.out.printf(Locale.ROOT, "tornado train step: largest loss difference %.2e relative, largest gradient or"
                 + " weight difference %.2e of the tensor's largest magnitude%n", loss, tensor);
     }
