@@ -26,7 +26,6 @@ Run:  /usr/bin/python3 pytorch/bitskip_fast.py train --preset small --variant bi
 import argparse
 import math
 import os
-import resource
 import sys
 import time
 
@@ -585,10 +584,6 @@ def sgemm_peak(rows, k, n, threads, reps=3):
 # ----------------------------------------------------------------------------------------------
 
 
-def _peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def cmd_train(args):
     global FWHT_MODE
     FWHT_MODE = args.fwht
@@ -601,22 +596,10 @@ def cmd_train(args):
     model.train()
     opt = make_optimizer(model, {"lr": args.lr})
     g = torch.Generator().manual_seed(args.seed)
-    if args.data:
-        import numpy as np
-        data = torch.from_numpy(np.fromfile(args.data, dtype="<i4").astype("int64"))
-        print(f"data: {args.data}: {data.numel()} tokens")
-    else:
-        data = None
-        print("data: random tokens")
+    batch = bt.token_batches(args.data, cfg.vocab_size, args.batch, T, g)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"config: preset={args.preset} profile={args.profile} variant={args.variant} "
           f"params={nparams} T={T} B={args.batch} threads={args.threads} impl=fast fwht={FWHT_MODE}")
-
-    def batch():
-        if data is None:
-            return torch.randint(0, cfg.vocab_size, (args.batch, T + 1), generator=g)
-        starts = torch.randint(0, data.numel() - T - 1, (args.batch,), generator=g)
-        return torch.stack([data[s:s + T + 1] for s in starts.tolist()])
 
     prof = None
     if args.profile_out:
@@ -642,7 +625,7 @@ def cmd_train(args):
                   f"gnorm {gn:.3f} {dt * 1000:.0f} ms", flush=True)
     tps = timed_tokens / timed_s if timed_s > 0 else float("nan")
     print(f"tokens/s: {tps:.1f} (steps {args.warmup}..{args.steps - 1}, {timed_tokens} tokens in {timed_s:.2f} s)")
-    print(f"peak RSS: {_peak_rss_mib():.1f} MiB")
+    print(f"peak RSS: {bt.peak_rss_mib():.1f} MiB")
     fl = train_flops_per_token(cfg, T)
     print(f"model GFLOP/s: {fl * tps / 1e9:.1f} ({fl / 1e6:.1f} MFLOP per token)")
     if prof is not None:

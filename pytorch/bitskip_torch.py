@@ -583,8 +583,27 @@ def train_step(model, optimizer, tokens, skip_mask, grad_clip=1.0):
     return {k: v.item() for k, v in losses.items()}, gn.item()
 
 
-def _peak_rss_mib():
+def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def token_batches(path, vocab_size, B, T, g):
+    """A function returning B sequences of T + 1 tokens per call, drawn with generator g: windows at random
+    starts of a token file (little-endian int32 ids), or uniform random tokens without one. Prints which."""
+    if path:
+        import numpy as np
+        data = torch.from_numpy(np.fromfile(path, dtype="<i4").astype("int64"))
+        print(f"data: {path}: {data.numel()} tokens")
+    else:
+        data = None
+        print("data: random tokens")
+
+    def batch():
+        if data is None:
+            return torch.randint(0, vocab_size, (B, T + 1), generator=g)
+        starts = torch.randint(0, data.numel() - T - 1, (B,), generator=g)
+        return torch.stack([data[s:s + T + 1] for s in starts.tolist()])
+    return batch
 
 
 def cmd_train(args):
@@ -599,22 +618,10 @@ def cmd_train(args):
     model.train()
     opt = make_optimizer(model, {"lr": args.lr})
     g = torch.Generator().manual_seed(args.seed)
-    if args.data:
-        import numpy as np
-        data = torch.from_numpy(np.fromfile(args.data, dtype="<i4").astype("int64"))
-        print(f"data: {args.data}: {data.numel()} tokens")
-    else:
-        data = None
-        print("data: random tokens")
+    batch = token_batches(args.data, cfg.vocab_size, args.batch, T, g)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"config: preset={args.preset} profile={args.profile} variant={args.variant} "
           f"params={nparams} T={T} B={args.batch} threads={args.threads}")
-
-    def batch():
-        if data is None:
-            return torch.randint(0, cfg.vocab_size, (args.batch, T + 1), generator=g)
-        starts = torch.randint(0, data.numel() - T - 1, (args.batch,), generator=g)
-        return torch.stack([data[s:s + T + 1] for s in starts.tolist()])
 
     timed_tokens, timed_s = 0, 0.0
     for step in range(args.steps):
@@ -632,7 +639,7 @@ def cmd_train(args):
                   f"gnorm {gn:.3f} {dt * 1000:.0f} ms", flush=True)
     tps = timed_tokens / timed_s if timed_s > 0 else float("nan")
     print(f"tokens/s: {tps:.1f} (steps {args.warmup}..{args.steps - 1}, {timed_tokens} tokens in {timed_s:.2f} s)")
-    print(f"peak RSS: {_peak_rss_mib():.1f} MiB")
+    print(f"peak RSS: {peak_rss_mib():.1f} MiB")
 
 
 def main(argv=None):
