@@ -179,8 +179,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return (bf16 != null ? "CPU: oneDNN bf16 products (" + Dnnl.implementation(256, 256, 256) + ", float32 accumulation), "
-                + "OpenBLAS (" + Blas.config() + ") beside them + " : "CPU: OpenBLAS sgemm (" + Blas.config() + ") + ") + (cx.vector ? "Vector API " + Vec.S : "scalar Java")
+        String products = bf16 == null ? "OpenBLAS sgemm (" + Blas.config() + ")"
+                : "oneDNN bf16 products (" + Dnnl.implementation(256, 256, 256) + ", float32 accumulation)";
+        return "CPU: " + products + " + " + (cx.vector ? "Vector API " + Vec.S : "scalar Java")
                 + ", " + cx.threads + " thread" + (cx.threads == 1 ? "" : "s") + ", off-heap tensors";
     }
 

@@ -125,8 +125,7 @@ final class CpuElementwise {
     }
 
     private static void relu(ByteBuffer o, int oo, ByteBuffer x, int ao, ByteBuffer y, int bo, float s, int lo, int end) {
-        // v > 0 ? v : +0, the scalar expression (NaN and -0 give +0), as a compare and a blend: max(0) boxed its
-        // vectors in steady state under C2 (JDK 17; JFR, 0.3 GB per small training step)
+        // v > 0 ? v : +0, the scalar expression: NaN and -0 give +0 (max(0) kept a NaN), as a compare and a blend
         FloatVector zero = FloatVector.zero(S);
         for (int i = lo; i < end; i += VL) {
             FloatVector v = ld(x, ao + i);
@@ -228,8 +227,8 @@ final class CpuElementwise {
     }
 
     /**
-     * AdamW's vector loop over [lo, hi) (a multiple of VL long), its own method: inside the pool's lambda C2 (JDK
-     * 17) boxed its vectors (0.7 GB of float[] per small training step, JFR).
+     * AdamW's vector loop over [lo, hi) (a multiple of VL long), its own method exchanging only numbers and buffers,
+     * as CpuReductions' sums (the boxing a JFR of short runs showed in the lambda's loop was C1 code, before C2).
      */
     private static void adamWVector(ByteBuffer P, ByteBuffer G, ByteBuffer M, ByteBuffer V, int lo, int hi, float decay, float w1,
                                     float w1c, boolean lerpLow, float beta2, float oneMinusBeta2, float bc2Sqrt, float eps,

@@ -73,43 +73,27 @@ final class CpuLinear {
             return;
         }
         float alpha = g.alpha(), bt = beta;
-        long aOff = a.offset(), bOff = b.offset(), cOff = c.offset();
+        // In bf16 the operands are their bf16 copies (each with its own offset and leading dimension), C is C
+        CpuBf16 half = bf16;
+        CpuBf16.Operand A16 = half == null ? null : half.operand(a, M, K, true), B16 = half == null ? null : half.operand(b, K, N, false);
+        long aOff = A16 == null ? a.offset() : A16.offset(), bOff = B16 == null ? b.offset() : B16.offset(), cOff = c.offset();
+        int la = A16 == null ? lda : A16.ld(), lb = B16 == null ? ldb : B16.ld();
         boolean byRows = M >= N;
         int n = byRows ? M : N, other = byRows ? N : M;
         int tiles = (n + TILE - 1) / TILE;
         int grain = (int) Math.max(MIN_BLOCK / TILE, Math.min(tiles, MIN_BLOCK_MACS / ((long) TILE * other * Math.max(1, K))));
-        if (bf16 != null) {
-            bf16Blocks(g, byRows, n, tiles, grain, bt, C);
-            return;
-        }
         cx.pool.forRange(tiles, grain, (w, lo, hi) -> {
             int i0 = lo * TILE, rows = Math.min(n, hi * TILE) - i0;
-            if (byRows) { // rows i0.. of C: rows of A' (columns of A when transposed)
-                blas[w].sgemm(tA, tB, rows, N, K, alpha, A, aOff + (tA ? i0 : (long) i0 * lda), lda, B, bOff, ldb,
-                        bt, C, cOff + (long) i0 * ldc, ldc);
-            } else { // columns i0.. of C: columns of B' (rows of B when transposed)
-                blas[w].sgemm(tA, tB, M, rows, K, alpha, A, aOff, lda, B, bOff + (tB ? (long) i0 * ldb : i0), ldb,
-                        bt, C, cOff + i0, ldc);
-            }
-        });
-    }
-
-    /** The same blocks as the float32 path, each one oneDNN bf16 product on the bf16 copies of A and B. */
-    private void bf16Blocks(Gemm g, boolean byRows, int n, int tiles, int grain, float beta, CpuTensor C) {
-        Mat a = g.a(), b = g.b(), c = g.c();
-        int M = g.M(), N = g.N(), K = g.K(), ldc = c.ld();
-        boolean tA = a.transposed(), tB = b.transposed();
-        CpuBf16.Operand A = bf16.operand(a, M, K, true), B = bf16.operand(b, K, N, false);
-        long cOff = c.offset();
-        float alpha = g.alpha();
-        cx.pool.forRange(tiles, grain, (w, lo, hi) -> {
-            int i0 = lo * TILE, rows = Math.min(n, hi * TILE) - i0;
-            if (byRows) {
-                bf16.thread(w).matmul(new Dnnl.Key(rows, N, K, tA, A.ld(), tB, B.ld(), ldc, alpha, beta),
-                        A.buffer().base, A.offset() + (tA ? i0 : (long) i0 * A.ld()), B.buffer().base, B.offset(), C, cOff + (long) i0 * ldc);
+            // by rows: rows i0.. of C are rows of A' (columns of A when transposed); else columns i0.. of C are
+            // columns of B' (rows of B when transposed)
+            int m = byRows ? rows : M, nc = byRows ? N : rows;
+            long ao = aOff + (byRows ? (tA ? i0 : (long) i0 * la) : 0), bo = bOff + (byRows ? 0 : (tB ? (long) i0 * lb : i0));
+            long co = cOff + (byRows ? (long) i0 * ldc : i0);
+            if (half == null) {
+                blas[w].sgemm(tA, tB, m, nc, K, alpha, A, ao, la, B, bo, lb, bt, C, co, ldc);
             } else {
-                bf16.thread(w).matmul(new Dnnl.Key(M, rows, K, tA, A.ld(), tB, B.ld(), ldc, alpha, beta),
-                        A.buffer().base, A.offset(), B.buffer().base, B.offset() + (tB ? (long) i0 * B.ld() : i0), C, cOff + i0);
+                half.thread(w).matmul(new Dnnl.Key(m, nc, K, tA, la, tB, lb, ldc, alpha, bt), A16.buffer().base, ao,
+                        B16.buffer().base, bo, C, co);
             }
         });
     }

@@ -75,7 +75,10 @@ final class Dnnl {
 
     /** The implementation oneDNN chooses for a bf16 × bf16 → f32 product of this shape (e.g. brg_matmul:avx512_core_bf16). */
     static String implementation(int M, int N, int K) {
-        dnnl_primitive_desc pd = desc(new Key(M, N, K, false, K, false, N, N, 1.0f, 0.0f));
+        Key k = new Key(M, N, K, false, K, false, N, N, 1.0f, 0.0f);
+        dnnl_memory_desc[] mds = mds(k);
+        dnnl_primitive_desc pd = desc(k, mds);
+        destroy(mds);
         PointerPointer<BytePointer> info = new PointerPointer<>(1);
         check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, info), "dnnl_primitive_desc_query");
         String s = info.getString(0);
@@ -96,7 +99,19 @@ final class Dnnl {
         return m;
     }
 
-    private static dnnl_primitive_desc desc(Key k) {
+    /** The descriptors of A' (bf16), B' (bf16) and C (f32) of k, in that order. */
+    private static dnnl_memory_desc[] mds(Key k) {
+        return new dnnl_memory_desc[] {md(k.M(), k.K(), k.tA(), k.lda(), dnnl_bf16), md(k.K(), k.N(), k.tB(), k.ldb(), dnnl_bf16),
+                md(k.M(), k.N(), false, k.ldc(), dnnl_f32)};
+    }
+
+    private static void destroy(dnnl_memory_desc[] mds) {
+        for (dnnl_memory_desc m : mds) {
+            dnnl_memory_desc_destroy(m);
+        }
+    }
+
+    private static dnnl_primitive_desc desc(Key k, dnnl_memory_desc[] mds) {
         dnnl_primitive_attr attr = new dnnl_primitive_attr();
         check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
         dnnl_post_ops po = new dnnl_post_ops();
@@ -109,15 +124,11 @@ final class Dnnl {
             check(dnnl_post_ops_append_sum(po, k.beta(), 0, dnnl_data_type_undef), "dnnl_post_ops_append_sum");
         }
         check(dnnl_primitive_attr_set_post_ops(attr, po), "dnnl_primitive_attr_set_post_ops");
-        dnnl_memory_desc a = md(k.M(), k.K(), k.tA(), k.lda(), dnnl_bf16), b = md(k.K(), k.N(), k.tB(), k.ldb(), dnnl_bf16),
-                c = md(k.M(), k.N(), false, k.ldc(), dnnl_f32);
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_matmul_primitive_desc_create(pd, ENGINE, a, b, null, c, attr), "dnnl_matmul_primitive_desc_create for " + k);
+        check(dnnl_matmul_primitive_desc_create(pd, ENGINE, mds[0], mds[1], null, mds[2], attr),
+                "dnnl_matmul_primitive_desc_create for " + k);
         dnnl_post_ops_destroy(po);
         dnnl_primitive_attr_destroy(attr);
-        dnnl_memory_desc_destroy(a);
-        dnnl_memory_desc_destroy(b);
-        dnnl_memory_desc_destroy(c);
         return pd;
     }
 
@@ -128,17 +139,14 @@ final class Dnnl {
         final dnnl_exec_arg_t args = new dnnl_exec_arg_t(3);
 
         Prepared(Key k) {
-            dnnl_primitive_desc pd = desc(k);
+            dnnl_memory_desc[] mds = mds(k);
+            dnnl_primitive_desc pd = desc(k, mds);
             check(dnnl_primitive_create(prim, pd), "dnnl_primitive_create for " + k);
             // the memory objects take the primitive's descriptors; no memory of their own (handles come per call)
-            dnnl_memory_desc ma = md(k.M(), k.K(), k.tA(), k.lda(), dnnl_bf16), mb = md(k.K(), k.N(), k.tB(), k.ldb(), dnnl_bf16),
-                    mc = md(k.M(), k.N(), false, k.ldc(), dnnl_f32);
-            check(dnnl_memory_create(a, ma, ENGINE, (Pointer) null), "dnnl_memory_create");
-            check(dnnl_memory_create(b, mb, ENGINE, (Pointer) null), "dnnl_memory_create");
-            check(dnnl_memory_create(c, mc, ENGINE, (Pointer) null), "dnnl_memory_create");
-            dnnl_memory_desc_destroy(ma);
-            dnnl_memory_desc_destroy(mb);
-            dnnl_memory_desc_destroy(mc);
+            check(dnnl_memory_create(a, mds[0], ENGINE, (Pointer) null), "dnnl_memory_create");
+            check(dnnl_memory_create(b, mds[1], ENGINE, (Pointer) null), "dnnl_memory_create");
+            check(dnnl_memory_create(c, mds[2], ENGINE, (Pointer) null), "dnnl_memory_create");
+            destroy(mds);
             dnnl_primitive_desc_destroy(pd);
             args.position(0).arg(DNNL_ARG_SRC).memory(a);
             args.position(1).arg(DNNL_ARG_WEIGHTS).memory(b);

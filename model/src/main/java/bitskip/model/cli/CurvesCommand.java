@@ -25,7 +25,6 @@ public final class CurvesCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Map<String, Path> m = new LinkedHashMap<>();
-        StringBuilder h = new StringBuilder("# Training curves\n\nCommand:\n\n```\n./bitskip curves --out ").append(out);
         for (String r : runs) {
             int eq = r.indexOf('=');
             if (eq <= 0 || eq == r.length() - 1) {
@@ -34,10 +33,11 @@ public final class CurvesCommand implements Callable<Integer> {
             if (m.put(r.substring(0, eq), Path.of(r.substring(eq + 1))) != null) {
                 throw new IllegalArgumentException("label '" + r.substring(0, eq) + "' given twice");
             }
-            h.append(' ').append(r.contains(" ") ? "\"" + r + "\"" : r); // as a shell would need it
         }
-        h.append("\n```\n");
-        System.err.println("curves: " + CurveReport.write(out, m, h.toString()));
+        List<String> args = new java.util.ArrayList<>(List.of("--out", out.toString()));
+        args.addAll(runs);
+        String header = ReportHeader.of("Training curves", "curves", args);
+        System.err.println("curves: " + CurveReport.write(out, m, header));
         return 0;
     }
 }

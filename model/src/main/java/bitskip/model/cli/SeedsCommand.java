@@ -26,12 +26,9 @@ public final class SeedsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        StringBuilder h = new StringBuilder("# Seed comparison\n\nCommand:\n\n```\n./bitskip seeds --out ").append(out);
-        for (Path f : folders) {
-            h.append(' ').append(f);
-        }
-        h.append("\n```\n");
-        Path f = new SeedComparison(folders).write(out, h.toString());
+        List<String> args = new java.util.ArrayList<>(List.of("--out", out.toString()));
+        folders.forEach(f -> args.add(f.toString()));
+        Path f = new SeedComparison(folders).write(out, ReportHeader.of("Seed comparison", "seeds", args));
         System.err.println("seed comparison: " + f);
         return 0;
     }
