@@ -24,6 +24,13 @@ public final class DecodeStats {
     public long headPasses;
     /** Passes over the draft head (the draft vocabulary's rows only). */
     public long draftPasses;
+    /**
+     * Where decode time went, for the benchmarks: drafting (self-speculation: the draft tokens' layers up to
+     * the exit and their draft or exit heads), layers (the layers of plain steps, or verification's), and heads
+     * (the head pass and the token choice of plain steps, or verification's one head pass and its checks).
+     * Their sum is decodeNanos less the loop's own few calls.
+     */
+    public long draftNanos, layerNanos, headNanos;
 
     public double prefillTokensPerSecond() {
         return prefillNanos == 0 ? Double.NaN : promptTokens / (prefillNanos / 1e9);

@@ -31,11 +31,13 @@ import java.util.SplittableRandom;
  *       acceptance and agreement with the full model, the autoregressive baseline measured in the same run;
  *       with a draft head also the drafts on the whole head, and the draft-filtered confidence exit; with
  *       {@code --baseline FILE} (e.g. the float-head export of the same checkpoint) that file's full model
- *       too, so every ratio is given against both. {@code --prompts FILE}: one prompt per line (GPT-2 BPE);
- *       a strategy's speed is then its tokens over its time summed over the prompts.</li>
+ *       too. {@code --prompts FILE}: one prompt per line (GPT-2 BPE); a strategy's speed is then its tokens
+ *       over its time summed over the prompts. Each strategy's ratio is to a measurement of the full model
+ *       taken right before it (this machine drifts within a sweep). {@code --only TEXT}: just the strategies
+ *       whose name contains TEXT (e.g. {@code "E=1,"}).</li>
  * </ol>
  * Arguments: {@code [--presets tiny,small,paper-85m] [--tokens N] [--alternations A] [--gemv-rows R --gemv-cols C]
- * [--gemv-rounds K] [--no-memory] [--model FILE [--baseline FILE] [--prompt-ids 1,2,3 | --prompts FILE]]
+ * [--gemv-rounds K] [--no-memory] [--model FILE [--baseline FILE] [--prompt-ids 1,2,3 | --prompts FILE] [--only TEXT]]
  * [--threads T]}.
  */
 public final class InferenceBench {
@@ -46,7 +48,7 @@ public final class InferenceBench {
         int tokens = 64, rows = 16384, cols = 16384, rounds = 5, alternations = 2;
         int threads = Runtime.getRuntime().availableProcessors();
         Path model = null, baseline = null, prompts = null;
-        String promptIds = null;
+        String promptIds = null, only = "";
         boolean skipMemory = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -62,6 +64,7 @@ public final class InferenceBench {
                 case "--alternations" -> alternations = Integer.parseInt(args[++i]);
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--no-memory" -> skipMemory = true;
+                case "--only" -> only = args[++i];
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -78,7 +81,7 @@ public final class InferenceBench {
         }
         if (model != null) {
             sweep(DeployFile.read(model, par), baseline == null ? null : DeployFile.read(baseline, par),
-                    prompts(promptIds, prompts), tokens);
+                    prompts(promptIds, prompts), tokens, only);
         }
     }
 
@@ -334,14 +337,22 @@ public final class InferenceBench {
     }
 
     /** One strategy's generations over every prompt (each the median of RUNS): tokens and statistics summed. */
-    record Sweep(int[][] tokens, long decodeTokens, long decodeNanos, long drafted, long accepted, long exitSum, long exits) {
+    record Sweep(int[][] tokens, long decodeTokens, long decodeNanos, long drafted, long accepted, long exitSum, long exits,
+                 long draftNanos, long layerNanos, long headNanos) {
         double tokensPerSecond() {
             return decodeTokens / (decodeNanos / 1e9);
         }
 
+        /** Milliseconds per decoded token spent drafting, in layers and in heads (see DecodeStats). */
+        String perToken() {
+            double t = decodeTokens * 1e6;
+            return String.format(Locale.ROOT, "ms/token: draft %.3f, layers %.3f, head %.3f", draftNanos / t, layerNanos / t,
+                    headNanos / t);
+        }
+
         static Sweep of(InferenceModel m, List<int[]> prompts, int tokens, DecodingStrategy st) {
             int[][] out = new int[prompts.size()][];
-            long dt = 0, dn = 0, dr = 0, ac = 0, es = 0, ex = 0;
+            long dt = 0, dn = 0, dr = 0, ac = 0, es = 0, ex = 0, dra = 0, lay = 0, hd = 0;
             for (int i = 0; i < out.length; i++) {
                 int[] p = prompts.get(i);
                 Generator.Result r = median(m, p, Math.min(tokens, m.ctx() - p.length), st);
@@ -353,8 +364,11 @@ public final class InferenceBench {
                 ac += s.accepted;
                 es += s.exitLayerSum;
                 ex += s.exitCount;
+                dra += s.draftNanos;
+                lay += s.layerNanos;
+                hd += s.headNanos;
             }
-            return new Sweep(out, dt, dn, dr, ac, es, ex);
+            return new Sweep(out, dt, dn, dr, ac, es, ex, dra, lay, hd);
         }
 
         /** Share of positions, over every prompt, whose token equals base's. */
@@ -370,7 +384,7 @@ public final class InferenceBench {
         }
     }
 
-    static void sweep(InferenceModel m, InferenceModel other, List<int[]> prompts, int tokens) {
+    static void sweep(InferenceModel m, InferenceModel other, List<int[]> prompts, int tokens, String only) {
         List<DecodingStrategy> all = new ArrayList<>();
         boolean draft = m.draft != null;
         for (int E = 1; E < m.L; E++) {
@@ -389,6 +403,10 @@ public final class InferenceBench {
                 all.add(Strategies.confidenceDraftFiltered(t));
             }
         }
+        all.removeIf(st -> !st.name().contains(only));
+        if (all.isEmpty()) {
+            throw new IllegalArgumentException("--only " + only + ": no strategy's name contains it");
+        }
         // warm-up: every strategy once, so that the baseline is not measured on colder code than the others
         for (InferenceModel x : other == null ? new InferenceModel[] {m} : new InferenceModel[] {m, other}) {
             Sweep.of(x, prompts.subList(0, 1), tokens, Strategies.full());
@@ -399,19 +417,31 @@ public final class InferenceBench {
         String heads = m.head.format.id + " head" + (draft ? ", draft head of " + m.draft.size() + " tokens" : "");
         Sweep base = Sweep.of(m, prompts, tokens, Strategies.full());
         Sweep otherBase = other == null ? null : Sweep.of(other, prompts, tokens, Strategies.full());
-        System.out.printf(Locale.ROOT, "sweep baseline full (%s): decode %.1f tok/s (%d prompts, up to %d tokens each, median of %d runs)%n",
-                heads, base.tokensPerSecond(), prompts.size(), tokens, RUNS);
+        System.out.printf(Locale.ROOT, "sweep baseline full (%s): decode %.1f tok/s (%d prompts, up to %d tokens each, median of %d runs); %s%n",
+                heads, base.tokensPerSecond(), prompts.size(), tokens, RUNS, base.perToken());
         if (otherBase != null) {
             System.out.printf(Locale.ROOT, "sweep baseline full (--baseline, %s head): decode %.1f tok/s; agreement with this "
                     + "file's full model %.3f%n", other.head.format.id, otherBase.tokensPerSecond(), otherBase.agreement(base));
         }
-        for (DecodingStrategy st : all) {
+        // Each strategy is timed right after a measurement of the full model of its own, and its ratio is to that
+        // one: this machine's speed drifts by 20% within a sweep (one baseline taken at the start made a ×1.19
+        // read as ×1.57), and adjacent pairs cancel the drift. The spread of those baselines is the noise level.
+        double[] bases = new double[all.size()];
+        for (int i = 0; i < all.size(); i++) {
+            DecodingStrategy st = all.get(i);
+            Sweep pair = Sweep.of(m, prompts, tokens, Strategies.full());
             Sweep r = Sweep.of(m, prompts, tokens, st);
-            System.out.printf(Locale.ROOT, "sweep %-44s decode %8.1f tok/s (x%.2f%s)  acceptance %s  agreement %.3f  mean exit %.2f%n",
-                    st.name(), r.tokensPerSecond(), r.tokensPerSecond() / base.tokensPerSecond(),
-                    otherBase == null ? "" : String.format(Locale.ROOT, ", x%.2f of --baseline", r.tokensPerSecond() / otherBase.tokensPerSecond()),
+            bases[i] = pair.tokensPerSecond();
+            System.out.printf(Locale.ROOT, "sweep %-44s decode %8.1f tok/s (x%.2f of the full model's %.1f just before%s)  acceptance %s  "
+                            + "agreement %.3f  mean exit %.2f  %s%n",
+                    st.name(), r.tokensPerSecond(), r.tokensPerSecond() / bases[i], bases[i],
+                    otherBase == null ? "" : String.format(Locale.ROOT, "; x%.2f of --baseline", r.tokensPerSecond() / otherBase.tokensPerSecond()),
                     r.drafted == 0 ? "  -  " : String.format(Locale.ROOT, "%.3f", (double) r.accepted / r.drafted),
-                    r.agreement(base), (double) r.exitSum / r.exits);
+                    r.agreement(base), (double) r.exitSum / r.exits, r.perToken());
         }
+        double[] sorted = bases.clone();
+        java.util.Arrays.sort(sorted);
+        System.out.printf(Locale.ROOT, "sweep full model measured before each strategy: median %.1f tok/s, range %.1f–%.1f%n",
+                sorted[sorted.length / 2], sorted[0], sorted[sorted.length - 1]);
     }
 }

@@ -267,9 +267,9 @@ public final class PackedGemm {
 
     /**
      * acc[n·OC + o] = Σ_c w[o·C + c]·x[n·C + c] for n < N, o < OC, exactly: w int8 (|w| ≤ 127), x codes with
-     * |x| ≤ {@link #INT8_X_MAX}, C < 65536 (so the int32 sum cannot overflow). Rows of x go in pairs, each
-     * weight vector loaded and widened once for both; the sums are exact, so they do not depend on N, the
-     * thread count or the lane order.
+     * |x| ≤ {@link #INT8_X_MAX}, C < 65536 (so the int32 sum cannot overflow). Rows of x go in fours, then in
+     * pairs, each weight vector loaded and widened once for all of them (verification's k + 1 rows); the sums
+     * are exact, so they do not depend on N, the grouping, the thread count or the lane order.
      */
     public static void int8(int[] acc, short[] x, byte[] w, int N, int C, int OC, Parallel par) {
         if (C >= 65536) {
@@ -285,6 +285,9 @@ public final class PackedGemm {
         for (int o = from; o < to; o++) {
             int wr = o * C;
             int n = 0;
+            for (; n + 3 < N; n += 4) {
+                int8Quad(acc, x, n, w, wr, C, OC, o);
+            }
             for (; n + 1 < N; n += 2) {
                 long sums = int8Pair(x, n * C, w, wr, C);
                 acc[n * OC + o] = (int) (sums >> 32);
@@ -315,6 +318,32 @@ public final class PackedGemm {
             s1 += w[wr + c] * x[x1 + c];
         }
         return ((long) s0 << 32) | (s1 & 0xFFFFFFFFL);
+    }
+
+    /** The exact sums of rows n .. n+3 against weight row wr, into acc's column o. */
+    private static void int8Quad(int[] acc, short[] x, int n, byte[] w, int wr, int C, int OC, int o) {
+        int L = P16.length(), bound = C - C % L, x0 = n * C, x1 = x0 + C, x2 = x1 + C, x3 = x2 + C;
+        IntVector a0 = IntVector.zero(P32), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < bound; c += L) {
+            ShortVector wv = (ShortVector) ByteVector.fromArray(P8, w, wr + c).convertShape(VectorOperators.B2S, P16, 0);
+            a0 = a0.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x0 + c))));
+            a1 = a1.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x1 + c))));
+            a2 = a2.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x2 + c))));
+            a3 = a3.add(pairSums(wv.mul(ShortVector.fromArray(P16, x, x3 + c))));
+        }
+        int s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        int s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (int c = bound; c < C; c++) {
+            int wc = w[wr + c];
+            s0 += wc * x[x0 + c];
+            s1 += wc * x[x1 + c];
+            s2 += wc * x[x2 + c];
+            s3 += wc * x[x3 + c];
+        }
+        acc[n * OC + o] = s0;
+        acc[(n + 1) * OC + o] = s1;
+        acc[(n + 2) * OC + o] = s2;
+        acc[(n + 3) * OC + o] = s3;
     }
 
     /** The exact sum of row x0 against weight row wr. */

@@ -124,9 +124,14 @@ public final class Strategies {
         @Override
         public int[] step(Session s, int next, int budget, Sampler sampler, DecodeStats stats) {
             InferenceModel m = s.model();
+            long t0 = System.nanoTime();
             int d = s.advance(new int[] {next}, Math.min(depth, m.L), rule);
+            long t1 = System.nanoTime();
             stats.exit(d);
-            return new int[] {sampler.next(s.logits(s.length() - 1), m.V)};
+            int[] out = {sampler.next(s.logits(s.length() - 1), m.V)};
+            stats.layerNanos += t1 - t0; // a rule's exit decisions (router, confidence heads) count as layers
+            stats.headNanos += System.nanoTime() - t1;
+            return out;
         }
     }
 
@@ -164,6 +169,7 @@ public final class Strategies {
             double[][] q = sampler.greedy ? null : new double[k][];
             DraftHead dh = draftHead ? m.draft : null;
             int cur = next;
+            long t0 = System.nanoTime();
             for (int i = 0; i < k; i++) {
                 s.advance(new int[] {cur}, e, null);
                 if (dh != null) { // the draft vocabulary only: its index j is token dh.ids[j]
@@ -191,7 +197,9 @@ public final class Strategies {
             }
             // verify: the last draft goes through all layers; on the way, lazy fill runs the earlier drafts
             // (from their exit-layer states) through layers E..L-1 in the same batch
+            long t1 = System.nanoTime();
             s.advance(new int[] {cur}, L, null);
+            long t2 = System.nanoTime();
             s.prepareLogits(n0, k + 1); // one head pass for all k + 1 positions
             stats.verifyPasses++;
             stats.drafted += k;
@@ -244,6 +252,9 @@ public final class Strategies {
                 break;
             }
             stats.accepted += a;
+            stats.draftNanos += k > 0 ? t1 - t0 : 0;
+            stats.layerNanos += t2 - (k > 0 ? t1 : t0);
+            stats.headNanos += System.nanoTime() - t2;
             int keep = Math.min(produced, budget);
             // positions n0 .. n0+keep-1 hold next and the accepted drafts; the rest is forgotten
             s.crop(n0 + keep);

@@ -69,6 +69,14 @@ class DecodingTest {
         return Generator.generate(m, prompt, max, s, Sampler.greedy(), -1, 4, null).tokens();
     }
 
+    /** The decode phases the benchmarks print are measured and lie inside the decode time. */
+    static void phasesAddUp(DecodeStats st, boolean drafts) {
+        assertTrue(st.layerNanos > 0 && st.headNanos > 0, "layers and heads are timed");
+        assertEquals(drafts, st.draftNanos > 0, "drafting is timed exactly when there are drafts");
+        assertTrue(st.draftNanos + st.layerNanos + st.headNanos <= st.decodeNanos,
+                st.draftNanos + " + " + st.layerNanos + " + " + st.headNanos + " ns exceed the decode's " + st.decodeNanos);
+    }
+
     @Test
     void greedySelfSpeculativeEqualsGreedyFullModel() {
         int accepted = 0;
@@ -76,8 +84,9 @@ class DecodingTest {
             for (long seed : new long[] {0, 1, 2}) {
                 int[] p = prompt(3 + (int) seed * 4, seed);
                 int[] full = greedy(m, p, 30, Strategies.full());
-                assertEquals(full.length, Generator.generate(m, p, 30, Strategies.full(), Sampler.greedy(), -1, 4, null)
-                        .stats().headPasses, "the full model reads the head once per token");
+                DecodeStats fs = Generator.generate(m, p, 30, Strategies.full(), Sampler.greedy(), -1, 4, null).stats();
+                assertEquals(full.length, fs.headPasses, "the full model reads the head once per token");
+                phasesAddUp(fs, false);
                 for (int[] ek : new int[][] {{1, 1}, {1, 3}, {2, 2}, {2, 5}, {1, 8}, {3, 4}}) {
                     var r = Generator.generate(m, p, 30, Strategies.selfSpeculative(ek[0], ek[1]), Sampler.greedy(),
                             -1, 4, null);
@@ -87,6 +96,7 @@ class DecodingTest {
                     // the prefill's head pass, one per draft, one per verification (all its positions at once)
                     assertEquals(1 + r.stats().drafted + r.stats().verifyPasses, r.stats().headPasses,
                             "head passes, E=" + ek[0] + " K=" + ek[1]);
+                    phasesAddUp(r.stats(), ek[0] < m.layers());
                 }
             }
         }

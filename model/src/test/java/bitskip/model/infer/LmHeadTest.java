@@ -21,7 +21,8 @@ class LmHeadTest {
     void int8HeadEqualsTheScalarReferenceBitForBit() {
         Parallel two = new Parallel(2);
         long seed = 1;
-        for (int[] s : new int[][] {{1, 32, 67}, {2, 33, 5}, {3, 100, 40}, {5, 256, 300}, {4, 512, 129}, {1, 7, 3}}) {
+        for (int[] s : new int[][] {{1, 32, 67}, {2, 33, 5}, {3, 100, 40}, {5, 256, 300}, {4, 512, 129}, {1, 7, 3}, {7, 65, 31},
+                {9, 256, 50}}) {
             int N = s[0], C = s[1], V = s[2];
             float[] w = gaussian(V * C, 0.05, seed++), x = gaussian(N * C, 2.0, seed++);
             x[0] = 40f; // an outlier sets the row's scale
@@ -56,7 +57,7 @@ class LmHeadTest {
     @Test
     void int8KernelSumsAreExactAtTheExtremes() {
         for (int C : new int[] {64, 65, 1000, 8192}) {
-            int N = 3, V = 4;
+            int N = 7, V = 4; // rows go in fours, then pairs, then one: every kind holds an extreme row
             byte[] w = new byte[V * C];
             short[] x = new short[N * C];
             for (int c = 0; c < C; c++) {
@@ -64,9 +65,15 @@ class LmHeadTest {
                 w[C + c] = -127;
                 w[2 * C + c] = (byte) (c % 2 == 0 ? 127 : -127);
                 w[3 * C + c] = (byte) (c % 3 - 1);
-                x[c] = PackedGemm.INT8_X_MAX;
-                x[C + c] = -PackedGemm.INT8_X_MAX;
-                x[2 * C + c] = (short) (c % 2 == 0 ? PackedGemm.INT8_X_MAX : -PackedGemm.INT8_X_MAX);
+                for (int n = 0; n < N; n += 3) {
+                    x[n * C + c] = PackedGemm.INT8_X_MAX;
+                }
+                for (int n = 1; n < N; n += 3) {
+                    x[n * C + c] = -PackedGemm.INT8_X_MAX;
+                }
+                for (int n = 2; n < N; n += 3) {
+                    x[n * C + c] = (short) (c % 2 == 0 ? PackedGemm.INT8_X_MAX : -PackedGemm.INT8_X_MAX);
+                }
             }
             int[] acc = new int[N * V];
             PackedGemm.int8(acc, x, w, N, C, V, new Parallel(2));
