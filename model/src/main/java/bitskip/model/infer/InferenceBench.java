@@ -294,9 +294,16 @@ public final class InferenceBench {
             Generator.Result ri = median(int8, prompt, max, Strategies.full());
             double f = rf.stats().decodeTokensPerSecond(), i = ri.stats().decodeTokensPerSecond();
             System.out.printf(Locale.ROOT, "decode %s: float head %.1f tok/s (%.3f ms/token), int8 head %.1f tok/s (%.3f ms/token): "
-                            + "x%.2f; prefill %.1f / %.1f tok/s (%d tokens, median of %d)%n", preset, f, 1e3 / f, i, 1e3 / i, i / f,
-                    rf.stats().prefillTokensPerSecond(), ri.stats().prefillTokensPerSecond(), rf.stats().decodeTokens, RUNS);
+                            + "x%.2f; prefill %.1f / %.1f tok/s (%d tokens, median of %d); %s / %s%n", preset, f, 1e3 / f, i, 1e3 / i,
+                    i / f, rf.stats().prefillTokensPerSecond(), ri.stats().prefillTokensPerSecond(), rf.stats().decodeTokens, RUNS,
+                    layersAndHead(rf.stats()), layersAndHead(ri.stats()));
         }
+    }
+
+    /** "layers A + head B ms/token" of a full-model generation (the head part includes choosing the token). */
+    static String layersAndHead(DecodeStats st) {
+        return String.format(Locale.ROOT, "layers %.3f + head %.3f ms/token", st.layerNanos / 1e6 / st.decodeTokens,
+                st.headNanos / 1e6 / st.decodeTokens);
     }
 
     /** Runs per sweep entry: a generation of ~100 tokens takes well under a second, so one run is noisy. */
