@@ -7,6 +7,8 @@
 #   benchmarks/compare-pytorch.sh [THREADS] [STEPS] CONFIG...      CONFIG = preset:variant:batch
 #   benchmarks/compare-pytorch.sh 2 3 small:baseline:8 small:bitskip:8 paper-85m:baseline:4
 #   WARMUP=1 benchmarks/compare-pytorch.sh 2 2 paper-85m:bitskip:4   (warm-up steps, default 2)
+#   PRECISION=bf16 TORCH_PRECISION=bf16 …   (each side's number format, default fp32; TORCH_PRECISION=bf16 is
+#   PyTorch's torch.autocast(cpu, bfloat16), fast comparator only)
 #
 # Prints one Markdown row per configuration: tokens/s of each and their ratio; each side's achieved GFLOP/s
 # (the step's GEMM FLOPs per token, from `bitskip_fast.py flops`, times its tokens/s) as a fraction of the
@@ -34,9 +36,15 @@ export OPENBLAS_NUM_THREADS="$THREADS"
 . scripts/cpu-env.sh
 # the engine side's number format: PRECISION=bf16 runs its products in bf16 (oneDNN, on one OpenMP thread per call)
 PRECISION="${PRECISION:-fp32}"
+TORCH_PRECISION="${TORCH_PRECISION:-fp32}"
+TORCH_ARGS=()
+if [ "$TORCH_PRECISION" != fp32 ]; then
+  [ "$IMPL" = fast ] || { echo "TORCH_PRECISION=$TORCH_PRECISION needs PYTORCH_IMPL=fast" >&2; exit 2; }
+  TORCH_ARGS=(--precision "$TORCH_PRECISION")
+fi
 
 echo "bitskip side: precision $PRECISION; both sides: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset, OpenBLAS detects the CPU} (OpenBLAS core: $(OPENBLAS_VERBOSE=2 $PY -c 'import torch; torch.ones(2, 2) @ torch.ones(2, 2)' 2>&1 | grep -m1 -o 'Core: .*'))"
-echo "PyTorch side: $PYSCRIPT; $THREADS threads; $STEPS measured steps after $WARMUP warm-up; $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "PyTorch side: $PYSCRIPT, precision $TORCH_PRECISION; $THREADS threads; $STEPS measured steps after $WARMUP warm-up; $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
 echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | sgemm peak GFLOP/s (head shape) | bitskip GFLOP/s (of peak) | PyTorch GFLOP/s (of peak) | bitskip peak RSS MiB | PyTorch peak RSS MiB | RSS ratio | load before |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -53,7 +61,7 @@ for cfg in "$@"; do
       bitskip.bench.TrainStepBench "$preset" "$variant" "$batch" "$STEPS" cpu 2>/dev/null | grep '^{')
   jt=$(sed -E 's/.*"tokens_per_s":([0-9.]+).*/\1/' <<< "$j"); jr=$(sed -E 's/.*"peak_rss_mb":([0-9]+).*/\1/' <<< "$j")
   p=$($PY "$PYSCRIPT" train --preset "$preset" --variant "$variant" --batch "$batch" \
-      --threads "$THREADS" --steps $((STEPS + WARMUP)) --warmup "$WARMUP" --log-every 1000 2>&1)
+      --threads "$THREADS" --steps $((STEPS + WARMUP)) --warmup "$WARMUP" --log-every 1000 "${TORCH_ARGS[@]}" 2>&1)
   pt=$(grep -oE 'tokens/s: [0-9.]+' <<< "$p" | awk '{print $2}'); pr=$(grep -oE 'peak RSS: [0-9.]+' <<< "$p" | awk '{print $3}')
   peak2=$(sg)   # the machine may be shared: the better of a measurement before and one after the two runs
   peak=$(awk -v a="$peak1" -v b="$peak2" 'BEGIN { print (a + 0 > b + 0) ? a : b }')

@@ -56,6 +56,18 @@ PRESETS, PROFILES, VARIANTS = bt.PRESETS, bt.PROFILES, bt.VARIANTS
 
 HEAD_CHUNK_ELEMS = 1 << 25   # rows per head chunk = this / V (128 MiB of logits: 667 rows at V = 50257)
 FWHT_MODE = "auto"
+# "bf16": the step's forward runs under torch.autocast("cpu", torch.bfloat16) (PyTorch's own mixed precision:
+# matmuls in bf16 through oneDNN, activations between them as autocast leaves them), and the fused head loss,
+# which runs outside autocast, takes bf16 operands for its three products, as the engine's bf16 mode does; their
+# results are bf16 (torch 1.13 has no bf16 x bf16 -> float32 product on the CPU), taken to float32 at once.  Master weights, AdamW state and the loss sums stay float32.  Every LayerNorm takes its
+# input through unbf16 (float32 for a bf16 tensor, else unchanged): torch 1.13's CPU layer_norm refuses a bf16
+# input with float32 gain and bias, and autocast leaves the residual stream in bf16 after a matmul; the
+# engine's norms are float32 too.
+PRECISION = "fp32"
+
+
+def unbf16(x):
+    return x.float() if x.dtype == torch.bfloat16 else x
 
 # ----------------------------------------------------------------------------------------------
 # quantizers
@@ -212,7 +224,7 @@ class QuantProj(bt.QuantProj):
 
     def quant_input(self, x):
         if self.hadamard:
-            u = F.layer_norm(x, (self.in_features,), self.norm.weight, self.norm.bias, self.norm.eps)
+            u = F.layer_norm(unbf16(x), (self.in_features,), self.norm.weight, self.norm.bias, self.norm.eps)
             if self.in_eff != self.in_features:
                 u = F.pad(u, (0, self.in_eff - self.in_features))
             x = fwht_scaled(u)
@@ -241,7 +253,7 @@ class Attention(nn.Module):
         B, T, d = h.shape
         NH, NKV, hs = cfg.n_heads, cfg.n_kv_heads, cfg.head_size
         rep = NH // NKV
-        x = F.layer_norm(h, (d,), eps=cfg.ln_eps) if (cfg.attn_input_norm and not cfg.hadamard) else h
+        x = F.layer_norm(unbf16(h), (d,), eps=cfg.ln_eps) if (cfg.attn_input_norm and not cfg.hadamard) else h
         if not cfg.hadamard:   # one quantized input, one GEMM for q, k, v
             xq = act_quant(x, self.q_proj.bits)
             w = torch.cat((self.q_proj.ste_weight(), self.k_proj.ste_weight(), self.v_proj.ste_weight()), 0)
@@ -304,8 +316,8 @@ class Block(nn.Module):
 
     def forward(self, h, rope, mask):
         p = self.cfg.dropout
-        h = self.attn_norm(h + dropout(self.attn(h, rope, mask), p, self.training))
-        return self.ffn_norm(h + dropout(self.ffn(h), p, self.training))
+        h = self.attn_norm(unbf16(h + dropout(self.attn(h, rope, mask), p, self.training)))
+        return self.ffn_norm(unbf16(h + dropout(self.ffn(h), p, self.training)))
 
 
 _SCRATCH = {}
@@ -332,8 +344,10 @@ class _HeadLoss(torch.autograd.Function):
         dW = _scratch("head_dW", W.shape, W.dtype).zero_()
         dhs, losses = [], []
         buf = _scratch("head_logits", (rows, V), W.dtype)   # one logits chunk, kept from step to step
+        bf16 = PRECISION == "bf16"
+        Wop = W.to(torch.bfloat16) if bf16 else W            # the head's operand, converted once per pass
         for e, h in enumerate(hs):
-            h2 = h.reshape(-1, h.shape[-1])
+            h2 = h.reshape(-1, h.shape[-1]).to(W.dtype)
             t = targets[e].reshape(-1)
             N = h2.shape[0]
             we = float(weights[e]) / N
@@ -342,7 +356,11 @@ class _HeadLoss(torch.autograd.Function):
             for r0 in range(0, N, rows):
                 r1 = min(N, r0 + rows)
                 hc, tc = h2[r0:r1], t[r0:r1]
-                lg = torch.mm(hc, W.t(), out=buf[:r1 - r0])                # [r, V]
+                hop = hc.to(torch.bfloat16) if bf16 else hc
+                if bf16:
+                    lg = buf[:r1 - r0].copy_(torch.mm(hop, Wop.t()))      # [r, V], float32
+                else:
+                    lg = torch.mm(hc, W.t(), out=buf[:r1 - r0])            # [r, V]
                 mx = lg.amax(dim=1, keepdim=True)
                 tgt = lg.gather(1, tc[:, None])
                 lg.sub_(mx).exp_()
@@ -352,12 +370,17 @@ class _HeadLoss(torch.autograd.Function):
                 lg.scatter_add_(1, tc[:, None], torch.full_like(tgt, -1.0))  # softmax - onehot
                 if we != 0.0:
                     lg.mul_(we)
-                    torch.mm(lg, W, out=dh[r0:r1])
-                    dW.addmm_(lg.t(), hc)
+                    if bf16:
+                        g16 = lg.to(torch.bfloat16)
+                        dh[r0:r1].copy_(torch.mm(g16, Wop))
+                        dW.add_(torch.mm(g16.t(), hop))
+                    else:
+                        torch.mm(lg, W, out=dh[r0:r1])
+                        dW.addmm_(lg.t(), hc)
                 else:
                     dh[r0:r1].zero_()
             losses.append(tot / N)
-            dhs.append(dh.view_as(h))
+            dhs.append(dh.view(h.shape))
         ctx.save_for_backward(dW, *dhs)
         per = torch.stack(losses).to(W.dtype)
         total = sum(float(weights[e]) * per[e] for e in range(len(hs)))
@@ -431,7 +454,7 @@ class BitSkipModel(nn.Module):
         wsum = sum(w)
         ee_y = y if cfg.ee_targets == "shifted" else x
         last_shared = cfg.ee_final_norm and cfg.ee_targets == "shifted"
-        fn = lambda t: F.layer_norm(t, (cfg.d_model,), self.final_norm.weight, self.final_norm.bias, cfg.ln_eps)
+        fn = lambda t: F.layer_norm(unbf16(t), (cfg.d_model,), self.final_norm.weight, self.final_norm.bias, cfg.ln_eps)
         hs, tg, wt, exit_idx = [fn(h)], [y], [1.0], {}
         if ee_on:
             for l in range(L):
@@ -523,7 +546,11 @@ def clip_grad_norm(params, max_norm):
 
 def train_step(model, optimizer, tokens, skip_mask, grad_clip=1.0):
     optimizer.zero_grad(set_to_none=False)
-    losses = model.losses(tokens, skip_mask)
+    if PRECISION == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = model.losses(tokens, skip_mask)
+    else:
+        losses = model.losses(tokens, skip_mask)
     losses["total"].backward()
     params = list(model.parameters())
     for p in params:
@@ -585,8 +612,9 @@ def sgemm_peak(rows, k, n, threads, reps=3):
 
 
 def cmd_train(args):
-    global FWHT_MODE
+    global FWHT_MODE, PRECISION
     FWHT_MODE = args.fwht
+    PRECISION = args.precision
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     overrides = {"ctx": args.ctx} if args.ctx else {}
@@ -599,7 +627,7 @@ def cmd_train(args):
     batch = bt.token_batches(args.data, cfg.vocab_size, args.batch, T, g)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"config: preset={args.preset} profile={args.profile} variant={args.variant} "
-          f"params={nparams} T={T} B={args.batch} threads={args.threads} impl=fast fwht={FWHT_MODE}")
+          f"params={nparams} T={T} B={args.batch} threads={args.threads} impl=fast fwht={FWHT_MODE} precision={PRECISION}")
 
     prof = None
     if args.profile_out:
@@ -656,6 +684,8 @@ def main(argv=None):
     t.add_argument("--warmup", type=int, default=1, help="steps excluded from the tokens/s figure")
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--fwht", default="auto", choices=("auto", "matmul", "kron", "butterfly"))
+    t.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="bf16: torch.autocast(cpu, bfloat16) for the forward, bf16 operands in the head loss")
     t.add_argument("--profile-out", default=None, help="write a torch.profiler table of the last step here")
     s.add_argument("--rows", type=int, required=True)
     s.add_argument("--k", type=int, required=True)

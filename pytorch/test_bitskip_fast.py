@@ -10,7 +10,9 @@ parameter, to 1e-9 relative (float64; the two differ only in the order of floati
 FWHT as a GEMM vs butterflies, fused q/k/v GEMM, chunked head).  Then one AdamW step each (the oracle's
 torch.optim.AdamW vs bitskip_fast.AdamW) must give the same parameters to 1e-10 (relative to the largest).  A float32 run checks the
 loss terms to 1e-5 relative (in float32 a quantizer input may round across a boundary, so gradients are
-not compared there).
+not compared there).  A bf16 run (autocast plus bf16 head operands, bitskip_fast --precision bf16) checks
+that the head loss is that of the bf16-rounded operands and that every variant's losses stay within 2% of
+float32's without being equal to them.
 
 Run:  /usr/bin/python3 pytorch/test_bitskip_fast.py      (prints "all ok")
 """
@@ -139,6 +141,53 @@ def test_head_loss_chunking():
     assert abs(out[0][0] - out[1][0]) < 1e-12 and rel_err(out[0][1], out[1][1]) < 1e-12
 
 
+def test_head_loss_bf16():
+    """In bf16 mode the head loss is that of the bf16-rounded operands (h and W) with the logits rounded to bf16
+    (torch 1.13's CPU product of bf16 tensors is bf16), the rest in float64 here; gradients within bf16 error."""
+    torch.manual_seed(5)
+    V, C, N = 67, 32, 10
+    W = (torch.randn(V, C) * 0.3).requires_grad_()
+    h = (torch.randn(N, C)).requires_grad_()
+    t = torch.randint(0, V, (N,))
+    bf.PRECISION = "bf16"
+    try:
+        total, _ = bf._HeadLoss.apply(W, [0.7], [t], h)
+        total.backward()
+    finally:
+        bf.PRECISION = "fp32"
+    Wr = W.detach().to(torch.bfloat16).double().requires_grad_()
+    hr = h.detach().to(torch.bfloat16).double().requires_grad_()
+    want = 0.7 * torch.nn.functional.cross_entropy((hr @ Wr.t()).to(torch.bfloat16).double(), t)
+    want.backward()
+    assert rel_err(total.double(), want) < 1e-5, (total.item(), want.item())
+    # the gradients' products take the logit gradient rounded to bf16 as well: a few bf16 ulps of relative error
+    assert rel_err(W.grad.double(), Wr.grad) < 2e-2 and rel_err(h.grad.double(), hr.grad) < 2e-2
+
+
+def check_bf16(variant, profile):
+    """A float32 model's step under bf16 mode: losses near float32's (bf16 has 8 bits of mantissa), not equal
+    to them (the mode is on), gradients finite."""
+    cfg, _, fast = pair(variant, profile, torch.float32)
+    toks, mask = batch(cfg)
+    l32 = fast.losses(toks, mask)
+    bf.PRECISION = "bf16"
+    try:
+        fast.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            l16 = fast.losses(toks, mask)
+        l16["total"].backward()
+    finally:
+        bf.PRECISION = "fp32"
+    assert l16["total"].dtype == torch.float32
+    # (the reference profile's N(0, 0.002) init gives logits so small that the task loss can round alike)
+    assert any(l16[k].item() != l32[k].item() for k in ("task", "route", "total")), (variant, profile, "bf16 changed nothing")
+    for k in ("task", "total"):
+        e = rel_err(l16[k], l32[k])
+        assert e < 2e-2, (variant, profile, k, e)
+    for n, p in fast.named_parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all(), (variant, profile, n)
+
+
 def test_flops():
     cfg = bt.make_config("small", "paper", "baseline")
     d, V, L = 256, 50257, 6
@@ -153,10 +202,12 @@ if __name__ == "__main__":
     test_fwht()
     test_flops()
     test_head_loss_chunking()
+    test_head_loss_bf16()
     for profile in ("paper", "reference"):
         for variant in ("baseline", "h-only", "ee-only", "bitskip"):
             worst, losses = check_variant(variant, profile)
             check_float32(variant, profile)
+            check_bf16(variant, profile)
             print(f"{profile:9s} {variant:8s} ok: max grad rel err {worst:.2e} (float64); "
                   + " ".join(f"{k} {v:.6f}" for k, v in losses.items()))
     print("all ok")
