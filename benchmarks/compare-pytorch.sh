@@ -61,7 +61,7 @@ for cfg in "$@"; do
       bitskip.bench.TrainStepBench "$preset" "$variant" "$batch" "$STEPS" cpu 2>/dev/null | grep '^{')
   jt=$(sed -E 's/.*"tokens_per_s":([0-9.]+).*/\1/' <<< "$j"); jr=$(sed -E 's/.*"peak_rss_mb":([0-9]+).*/\1/' <<< "$j")
   p=$($PY "$PYSCRIPT" train --preset "$preset" --variant "$variant" --batch "$batch" \
-      --threads "$THREADS" --steps $((STEPS + WARMUP)) --warmup "$WARMUP" --log-every 1000 "${TORCH_ARGS[@]}" 2>&1)
+      --threads "$THREADS" --steps $((STEPS + WARMUP)) --warmup "$WARMUP" --log-every 1000 ${TORCH_ARGS[@]+"${TORCH_ARGS[@]}"} 2>&1)
   pt=$(grep -oE 'tokens/s: [0-9.]+' <<< "$p" | awk '{print $2}'); pr=$(grep -oE 'peak RSS: [0-9.]+' <<< "$p" | awk '{print $3}')
   peak2=$(sg)   # the machine may be shared: the better of a measurement before and one after the two runs
   peak=$(awk -v a="$peak1" -v b="$peak2" 'BEGIN { print (a + 0 > b + 0) ? a : b }')

@@ -188,6 +188,27 @@ def check_bf16(variant, profile):
         assert p.grad is None or torch.isfinite(p.grad).all(), (variant, profile, n)
 
 
+def test_train_step_bf16():
+    """train_step under PRECISION = bf16 (the path `train --precision bf16` takes): its losses and its updated
+    weights differ from float32's from the same start, by bf16-sized amounts."""
+    out = {}
+    for prec in ("fp32", "bf16"):
+        cfg, _, fast = pair("bitskip", "paper", torch.float32)
+        toks, mask = batch(cfg)
+        opt = bf.make_optimizer(fast)
+        bf.PRECISION = prec
+        try:
+            losses, _ = bf.train_step(fast, opt, toks, mask)
+        finally:
+            bf.PRECISION = "fp32"
+        out[prec] = (losses, torch.cat([p.detach().reshape(-1) for p in fast.parameters()]))
+    (l32, w32), (l16, w16) = out["fp32"], out["bf16"]
+    assert l16["task"] != l32["task"] and abs(l16["task"] - l32["task"]) < 2e-2 * abs(l32["task"]), (l16, l32)
+    # the routing loss does not pass through the head loss: it changes only if the forward ran under autocast
+    assert l16["route"] != l32["route"], ("no autocast in train_step", l16, l32)
+    assert not torch.equal(w16, w32) and torch.isfinite(w16).all()
+
+
 def test_flops():
     cfg = bt.make_config("small", "paper", "baseline")
     d, V, L = 256, 50257, 6
@@ -203,6 +224,7 @@ if __name__ == "__main__":
     test_flops()
     test_head_loss_chunking()
     test_head_loss_bf16()
+    test_train_step_bf16()
     for profile in ("paper", "reference"):
         for variant in ("baseline", "h-only", "ee-only", "bitskip"):
             worst, losses = check_variant(variant, profile)

@@ -28,7 +28,9 @@ public final class DecodeStats {
      * Where decode time went, for the benchmarks: drafting (self-speculation: the draft tokens' layers up to
      * the exit and their draft or exit heads), layers (the layers of plain steps, or verification's), and heads
      * (the head pass and the token choice of plain steps, or verification's one head pass and its checks).
-     * Their sum is decodeNanos less the loop's own few calls.
+     * An exit rule's own work counts under layers, the head passes of a confidence exit included (its final
+     * logits then come from that pass, so its heads part is only the token choice). Their sum is decodeNanos
+     * less the loop's own few calls.
      */
     public long draftNanos, layerNanos, headNanos;
 

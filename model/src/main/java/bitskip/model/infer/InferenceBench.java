@@ -442,13 +442,15 @@ public final class InferenceBench {
             System.out.printf(Locale.ROOT, "sweep %-44s decode %8.1f tok/s (x%.2f of the full model's %.1f just before%s)  acceptance %s  "
                             + "agreement %.3f  mean exit %.2f  %s%n",
                     st.name(), r.tokensPerSecond(), r.tokensPerSecond() / bases[i], bases[i],
-                    otherBase == null ? "" : String.format(Locale.ROOT, "; x%.2f of --baseline", r.tokensPerSecond() / otherBase.tokensPerSecond()),
+                    otherBase == null ? "" : String.format(Locale.ROOT, "; x%.2f of --baseline, measured once at the start",
+                            r.tokensPerSecond() / otherBase.tokensPerSecond()),
                     r.drafted == 0 ? "  -  " : String.format(Locale.ROOT, "%.3f", (double) r.accepted / r.drafted),
                     r.agreement(base), (double) r.exitSum / r.exits, r.perToken());
         }
         double[] sorted = bases.clone();
         java.util.Arrays.sort(sorted);
-        System.out.printf(Locale.ROOT, "sweep full model measured before each strategy: median %.1f tok/s, range %.1f–%.1f%n",
-                sorted[sorted.length / 2], sorted[0], sorted[sorted.length - 1]);
+        int n = sorted.length;
+        System.out.printf(Locale.ROOT, "sweep full model measured before each strategy (%d times): median %.1f tok/s, range %.1f–%.1f%n",
+                n, (sorted[(n - 1) / 2] + sorted[n / 2]) / 2, sorted[0], sorted[n - 1]);
     }
 }

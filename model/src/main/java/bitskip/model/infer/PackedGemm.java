@@ -299,7 +299,8 @@ public final class PackedGemm {
         }
     }
 
-    // The pair and the single row are methods of their own that return plain ints: with both loops in one method,
+    // The four rows, the pair and the single row are methods of their own (the pair and the single row return plain
+    // ints): with the pair's and the single row's loops in one method,
     // C2 (JDK 17) reached its inlining node cutoff and ran the single row's loop (decoding's, N = 1) on the
     // Vector API's boxing fallback (seen in a JFR profile of decoding).
 

@@ -43,7 +43,7 @@ class LmHeadTest {
                 h.forward(out, x, 0, N, par);
                 assertArrayEquals(ref, out, "N " + N + " C " + C + " V " + V);
             }
-            // each row alone gives the same bits as in the batch (rows go in pairs in the kernel)
+            // each row alone gives the same bits as in the batch (rows go in fours, then pairs, then one in the kernel)
             for (int n = 0; n < N; n++) {
                 float[] one = new float[V];
                 h.forward(one, x, n * C, 1, two);
