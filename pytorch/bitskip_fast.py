@@ -60,10 +60,11 @@ FWHT_MODE = "auto"
 # matmuls in bf16 through oneDNN, activations between them as autocast leaves them), and the fused head loss (a
 # custom autograd Function: its products take bf16 operands explicitly, whatever autocast does, and its backward
 # runs outside autocast), as the engine's bf16 mode does; their results are bf16 (torch 1.13 has no
-# bf16 x bf16 -> float32 product on the CPU), taken to float32 at once.  Master weights, AdamW state and the loss sums stay float32.  Every LayerNorm takes its
-# input through unbf16 (float32 for a bf16 tensor, else unchanged): torch 1.13's CPU layer_norm refuses a bf16
-# input with float32 gain and bias, and under autocast a LayerNorm right after a product gets its bf16 output
-# (the H-BitLinear norms of o_proj and down_proj); the engine's norms are float32 too.
+# bf16 x bf16 -> float32 product on the CPU), taken to float32 at once.  Master weights, AdamW state and the
+# loss sums stay float32.  Every LayerNorm takes its input through unbf16 (float32 for a bf16 tensor, else
+# unchanged): torch 1.13's CPU layer_norm refuses a bf16 input with float32 gain and bias, and under autocast a
+# LayerNorm right after a product gets its bf16 output (the H-BitLinear norms of o_proj and down_proj); the
+# engine's norms are float32 too.
 PRECISION = "fp32"
 
 

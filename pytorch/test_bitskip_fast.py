@@ -16,6 +16,7 @@ float32's without being equal to them.
 
 Run:  /usr/bin/python3 pytorch/test_bitskip_fast.py      (prints "all ok")
 """
+import contextlib
 import os
 import sys
 
@@ -141,6 +142,16 @@ def test_head_loss_chunking():
     assert abs(out[0][0] - out[1][0]) < 1e-12 and rel_err(out[0][1], out[1][1]) < 1e-12
 
 
+@contextlib.contextmanager
+def precision(p):
+    """bitskip_fast's PRECISION set to p inside the block, back to fp32 after it (also when a check fails)."""
+    bf.PRECISION = p
+    try:
+        yield
+    finally:
+        bf.PRECISION = "fp32"
+
+
 def test_head_loss_bf16():
     """In bf16 mode the head loss is that of the bf16-rounded operands (h and W) with the logits rounded to bf16
     (torch 1.13's CPU product of bf16 tensors is bf16), the rest in float64 here; gradients within bf16 error."""
@@ -149,12 +160,9 @@ def test_head_loss_bf16():
     W = (torch.randn(V, C) * 0.3).requires_grad_()
     h = (torch.randn(N, C)).requires_grad_()
     t = torch.randint(0, V, (N,))
-    bf.PRECISION = "bf16"
-    try:
+    with precision("bf16"):
         total, _ = bf._HeadLoss.apply(W, [0.7], [t], h)
         total.backward()
-    finally:
-        bf.PRECISION = "fp32"
     Wr = W.detach().to(torch.bfloat16).double().requires_grad_()
     hr = h.detach().to(torch.bfloat16).double().requires_grad_()
     want = 0.7 * torch.nn.functional.cross_entropy((hr @ Wr.t()).to(torch.bfloat16).double(), t)
@@ -170,14 +178,11 @@ def check_bf16(variant, profile):
     cfg, _, fast = pair(variant, profile, torch.float32)
     toks, mask = batch(cfg)
     l32 = fast.losses(toks, mask)
-    bf.PRECISION = "bf16"
-    try:
+    with precision("bf16"):
         fast.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             l16 = fast.losses(toks, mask)
         l16["total"].backward()
-    finally:
-        bf.PRECISION = "fp32"
     assert l16["total"].dtype == torch.float32
     # (the reference profile's N(0, 0.002) init gives logits so small that the task loss can round alike)
     assert any(l16[k].item() != l32[k].item() for k in ("task", "route", "total")), (variant, profile, "bf16 changed nothing")
@@ -196,11 +201,8 @@ def test_train_step_bf16():
         cfg, _, fast = pair("bitskip", "paper", torch.float32)
         toks, mask = batch(cfg)
         opt = bf.make_optimizer(fast)
-        bf.PRECISION = prec
-        try:
+        with precision(prec):
             losses, _ = bf.train_step(fast, opt, toks, mask)
-        finally:
-            bf.PRECISION = "fp32"
         out[prec] = (losses, torch.cat([p.detach().reshape(-1) for p in fast.parameters()]))
     (l32, w32), (l16, w16) = out["fp32"], out["bf16"]
     assert l16["task"] != l32["task"] and abs(l16["task"] - l32["task"]) < 2e-2 * abs(l32["task"]), (l16, l32)

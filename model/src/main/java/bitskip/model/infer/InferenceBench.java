@@ -146,11 +146,21 @@ public final class InferenceBench {
 
     /** "median M% (min A–B%)" of the fractions x. */
     static String percentSpread(double[] x) {
+        double[] s = sorted(x);
+        return String.format(Locale.ROOT, "median %.0f%% (range %.0f–%.0f%%)", 100 * median(s), 100 * s[0], 100 * s[s.length - 1]);
+    }
+
+    /** A sorted copy of x. */
+    static double[] sorted(double[] x) {
         double[] s = x.clone();
         java.util.Arrays.sort(s);
-        int n = s.length;
-        double median = n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-        return String.format(Locale.ROOT, "median %.0f%% (range %.0f–%.0f%%)", 100 * median, 100 * s[0], 100 * s[n - 1]);
+        return s;
+    }
+
+    /** The median of sorted values (the mean of the middle two for an even count). */
+    static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static final int COPY_FLOATS = 64 << 20, READ_FLOATS = 128 << 20;
@@ -447,10 +457,8 @@ public final class InferenceBench {
                     r.drafted == 0 ? "  -  " : String.format(Locale.ROOT, "%.3f", (double) r.accepted / r.drafted),
                     r.agreement(base), (double) r.exitSum / r.exits, r.perToken());
         }
-        double[] sorted = bases.clone();
-        java.util.Arrays.sort(sorted);
-        int n = sorted.length;
+        double[] s = sorted(bases);
         System.out.printf(Locale.ROOT, "sweep full model measured before each strategy (%d times): median %.1f tok/s, range %.1f–%.1f%n",
-                n, (sorted[(n - 1) / 2] + sorted[n / 2]) / 2, sorted[0], sorted[n - 1]);
+                s.length, median(s), s[0], s[s.length - 1]);
     }
 }
