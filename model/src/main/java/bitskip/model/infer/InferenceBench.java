@@ -443,12 +443,13 @@ public final class InferenceBench {
         // Each strategy is timed right after a measurement of the full model of its own, and its ratio is to that
         // one: this machine's speed drifts by 20% within a sweep (one baseline taken at the start made a ×1.19
         // read as ×1.57), and adjacent pairs cancel the drift. The spread of those baselines is the noise level.
-        double[] bases = new double[all.size()];
+        double[] bases = new double[all.size()], rates = new double[all.size()];
         for (int i = 0; i < all.size(); i++) {
             DecodingStrategy st = all.get(i);
             Sweep pair = Sweep.of(m, prompts, tokens, Strategies.full());
             Sweep r = Sweep.of(m, prompts, tokens, st);
             bases[i] = pair.tokensPerSecond();
+            rates[i] = r.tokensPerSecond();
             System.out.printf(Locale.ROOT, "sweep %-44s decode %8.1f tok/s (x%.2f of the full model's %.1f just before%s)  acceptance %s  "
                             + "agreement %.3f  mean exit %.2f  %s%n",
                     st.name(), r.tokensPerSecond(), r.tokensPerSecond() / bases[i], bases[i],
@@ -457,8 +458,30 @@ public final class InferenceBench {
                     r.drafted == 0 ? "  -  " : String.format(Locale.ROOT, "%.3f", (double) r.accepted / r.drafted),
                     r.agreement(base), (double) r.exitSum / r.exits, r.perToken());
         }
+        System.out.print(againstMedian(all.stream().map(DecodingStrategy::name).toList(), rates, bases));
+    }
+
+    /**
+     * The sweep's closing lines: the spread of the paired full-model measurements (the noise level), then every
+     * strategy's rate against their median, fastest first, beside its ratio to its adjacent measurement. A
+     * strategy that happened to follow a slow full-model run looks fast against it (a ×1.40 that was ×1.19 against
+     * the median); where the two ratios disagree by more than the spread, neither is a finding.
+     */
+    static String againstMedian(List<String> names, double[] rates, double[] bases) {
         double[] s = sorted(bases);
-        System.out.printf(Locale.ROOT, "sweep full model measured before each strategy (%d times): median %.1f tok/s, range %.1f–%.1f%n",
-                s.length, median(s), s[0], s[s.length - 1]);
+        double med = median(s);
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
+                "sweep full model measured before each strategy (%d times): median %.1f tok/s, range %.1f–%.1f (%+.0f%% to %+.0f%%)%n",
+                s.length, med, s[0], s[s.length - 1], 100 * (s[0] / med - 1), 100 * (s[s.length - 1] / med - 1)));
+        Integer[] order = new Integer[rates.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(rates[b], rates[a]));
+        for (int i : order) {
+            out.append(String.format(Locale.ROOT, "sweep vs median  %-44s x%.2f of the median full model (x%.2f of the adjacent one)%n",
+                    names.get(i), rates[i] / med, rates[i] / bases[i]));
+        }
+        return out.toString();
     }
 }
