@@ -206,7 +206,10 @@ public final class PackedGemm {
             ShortVector a = ShortVector.zero(S);
             for (; g < end; g++) {
                 ShortVector w = ByteVector.fromArray(B256, packed, wrow + g * 32).reinterpretAsShorts();
-                a = fields(a, w, q, qrow + g * TernaryPack.GROUP, 16);
+                int x = qrow + g * TernaryPack.GROUP;
+                for (int p = 0; p < 8; p++) { // see FIELDS_INLINE
+                    a = a.add(field(w, 14 - 2 * p).mul(ShortVector.fromArray(S, q, x + p * 16)));
+                }
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I, 0);
             IntVector hi = (IntVector) a.convertShape(VectorOperators.S2I, I, 1);
@@ -229,7 +232,10 @@ public final class PackedGemm {
             ShortVector a = ShortVector.zero(W512);
             for (; st < end; st++) {
                 ShortVector w = ByteVector.fromArray(B512, packed, wrow + st * 32 * k).reinterpretAsShorts();
-                a = fields(a, w, q, qrow + st * TernaryPack.GROUP * k, WIDE_LANES);
+                int x = qrow + st * TernaryPack.GROUP * k;
+                for (int p = 0; p < 8; p++) { // see FIELDS_INLINE
+                    a = a.add(field(w, 14 - 2 * p).mul(ShortVector.fromArray(W512, q, x + p * WIDE_LANES)));
+                }
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I512, 0);
             IntVector hi = (IntVector) a.convertShape(VectorOperators.S2I, I512, 1);
@@ -238,18 +244,12 @@ public final class PackedGemm {
         return total;
     }
 
-    /** a + Σ_p field_p(w)·q[x + p·L ..], the eight 2-bit fields of every word against L consecutive activations each. */
-    private static ShortVector fields(ShortVector a, ShortVector w, short[] q, int x, int L) {
-        VectorSpecies<Short> s = w.species();
-        a = a.add(field(w, 14).mul(ShortVector.fromArray(s, q, x)));
-        a = a.add(field(w, 12).mul(ShortVector.fromArray(s, q, x + L)));
-        a = a.add(field(w, 10).mul(ShortVector.fromArray(s, q, x + 2 * L)));
-        a = a.add(field(w, 8).mul(ShortVector.fromArray(s, q, x + 3 * L)));
-        a = a.add(field(w, 6).mul(ShortVector.fromArray(s, q, x + 4 * L)));
-        a = a.add(field(w, 4).mul(ShortVector.fromArray(s, q, x + 5 * L)));
-        a = a.add(field(w, 2).mul(ShortVector.fromArray(s, q, x + 6 * L)));
-        return a.add(w.lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(s, q, x + 7 * L)));
-    }
+    // FIELDS_INLINE: the eight 2-bit fields of each word, field p against the p-th run of activations, are a loop in
+    // each dot with its own constant species, not a helper taking and returning vectors. Such a helper (shared by
+    // both shapes until this change) was, depending on the order in which C2 compiled things, sometimes compiled
+    // on its own: then every call boxed its vectors and ran the Vector API's Java fallback (JFR: ShortVector.fromArray
+    // and lanewiseShiftTemplate on top, under fields), and `tiny`, whose projections use both shapes, decoded at
+    // half speed in most processes.
 
     /** The 2-bit field whose low bit is at bit 14 - left, sign-extended: -1, 0 or +1 in every lane. */
     private static ShortVector field(ShortVector w, int left) {
