@@ -206,10 +206,15 @@ public final class PackedGemm {
             ShortVector a = ShortVector.zero(S);
             for (; g < end; g++) {
                 ShortVector w = ByteVector.fromArray(B256, packed, wrow + g * 32).reinterpretAsShorts();
-                int x = qrow + g * TernaryPack.GROUP;
-                for (int p = 0; p < 8; p++) { // see FIELDS_INLINE
-                    a = a.add(field(w, 14 - 2 * p).mul(ShortVector.fromArray(S, q, x + p * 16)));
-                }
+                int x = qrow + g * TernaryPack.GROUP; // the eight fields written out: see FIELDS_INLINE
+                a = a.add(w.lanewise(VectorOperators.LSHL, 14).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 16)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 10).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 32)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 48)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 64)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 80)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 2).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 96)));
+                a = a.add(w.lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(S, q, x + 112)));
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I, 0);
             IntVector hi = (IntVector) a.convertShape(VectorOperators.S2I, I, 1);
@@ -232,10 +237,15 @@ public final class PackedGemm {
             ShortVector a = ShortVector.zero(W512);
             for (; st < end; st++) {
                 ShortVector w = ByteVector.fromArray(B512, packed, wrow + st * 32 * k).reinterpretAsShorts();
-                int x = qrow + st * TernaryPack.GROUP * k;
-                for (int p = 0; p < 8; p++) { // see FIELDS_INLINE
-                    a = a.add(field(w, 14 - 2 * p).mul(ShortVector.fromArray(W512, q, x + p * WIDE_LANES)));
-                }
+                int x = qrow + st * TernaryPack.GROUP * k, L = WIDE_LANES; // see FIELDS_INLINE
+                a = a.add(w.lanewise(VectorOperators.LSHL, 14).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + L)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 10).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + 2 * L)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + 3 * L)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + 4 * L)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + 5 * L)));
+                a = a.add(w.lanewise(VectorOperators.LSHL, 2).lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + 6 * L)));
+                a = a.add(w.lanewise(VectorOperators.ASHR, 14).mul(ShortVector.fromArray(W512, q, x + 7 * L)));
             }
             IntVector lo = (IntVector) a.convertShape(VectorOperators.S2I, I512, 0);
             IntVector hi = (IntVector) a.convertShape(VectorOperators.S2I, I512, 1);
@@ -244,17 +254,16 @@ public final class PackedGemm {
         return total;
     }
 
-    // FIELDS_INLINE: the eight 2-bit fields of each word, field p against the p-th run of activations, are a loop in
-    // each dot with its own constant species, not a helper taking and returning vectors. Such a helper (shared by
-    // both shapes until this change) was, depending on the order in which C2 compiled things, sometimes compiled
-    // on its own: then every call boxed its vectors and ran the Vector API's Java fallback (JFR: ShortVector.fromArray
-    // and lanewiseShiftTemplate on top, under fields), and `tiny`, whose projections use both shapes, decoded at
-    // half speed in most processes.
+    // FIELDS_INLINE: the eight 2-bit fields of each word (shifted left so that the field is on top, then
+    // arithmetically right by 14: -1, 0 or +1 per lane), field p against the p-th run of activations, are written
+    // out in each dot with its own constant species, not put in a helper taking and returning vectors. Such a helper
+    // (shared by both shapes until 1927532) was, depending on the order in which C2 compiled things, sometimes
+    // compiled on its own: then every call boxed its vectors and ran the Vector API's Java fallback (JFR:
+    // ShortVector.fromArray and lanewiseShiftTemplate on top, under the helper), and `tiny`, whose projections use
+    // both shapes, decoded at a quarter of its speed in most processes; even the two-shift helper of one field fell
+    // back that way once the first was gone (lanewiseShiftTemplate's lambda under it). Not a loop over the eight: with
+    // the shift count a loop variable the wide GEMV read 12-17 GB/s against 21 written out (16384², 2 threads).
 
-    /** The 2-bit field whose low bit is at bit 14 - left, sign-extended: -1, 0 or +1 in every lane. */
-    private static ShortVector field(ShortVector w, int left) {
-        return w.lanewise(VectorOperators.LSHL, left).lanewise(VectorOperators.ASHR, 14);
-    }
 
     /** Lanes of the int8 head's products: one 16-bit product per lane, the machine's preferred width. */
     private static final VectorSpecies<Short> P16 = ShortVector.SPECIES_PREFERRED;
