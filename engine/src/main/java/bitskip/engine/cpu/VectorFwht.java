@@ -36,6 +36,23 @@ public final class VectorFwht {
         }
     }
 
+    /**
+     * The stages h = 1 .. L/2 applied in place to every whole vector of a[off .. off + n) (n a multiple of L): the
+     * same operations as {@link #innerStages(FloatVector)}, with the loop here so that no vector crosses a call.
+     * A helper that takes and returns a vector, compiled by C2 on its own before its callers, runs the Vector API's
+     * Java fallback (seen in decoding: {@code rearrangeTemplate}'s lambda under {@code innerStages}).
+     */
+    public static void innerStages(float[] a, int off, int n) {
+        for (int j = off; j < off + n; j += S.length()) {
+            FloatVector v = FloatVector.fromArray(S, a, j);
+            for (int k = 0; k < PARTNER.length; k++) {
+                FloatVector p = v.rearrange(PARTNER[k]);
+                v = v.add(p).blend(p.sub(v), UPPER[k]);
+            }
+            v.intoArray(a, j);
+        }
+    }
+
     /** The stages h = 1 .. L/2 applied to v (L consecutive elements of a row starting at a multiple of L). */
     public static FloatVector innerStages(FloatVector v) {
         for (int k = 0; k < PARTNER.length; k++) {

@@ -124,9 +124,7 @@ public final class RowOps {
         int L = F.length();
         int h = 1;
         if (P >= L) {
-            for (int j = 0; j < P; j += L) {
-                VectorFwht.innerStages(FloatVector.fromArray(F, a, j)).intoArray(a, j);
-            }
+            VectorFwht.innerStages(a, 0, P - P % L);
             h = L;
         }
         for (; h < P; h *= 2) {
