@@ -264,7 +264,6 @@ public final class PackedGemm {
     // back that way once the first was gone (lanewiseShiftTemplate's lambda under it). Not a loop over the eight: with
     // the shift count a loop variable the wide GEMV read 12-17 GB/s against 21 written out (16384², 2 threads).
 
-
     /** Lanes of the int8 head's products: one 16-bit product per lane, the machine's preferred width. */
     private static final VectorSpecies<Short> P16 = ShortVector.SPECIES_PREFERRED;
     /** The int8 weights of one step, widened to P16 on load. */

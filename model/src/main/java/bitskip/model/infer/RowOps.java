@@ -124,7 +124,7 @@ public final class RowOps {
         int L = F.length();
         int h = 1;
         if (P >= L) {
-            VectorFwht.innerStages(a, 0, P - P % L);
+            VectorFwht.innerStages(a, 0, P); // P a power of two >= L, so whole vectors
             h = L;
         }
         for (; h < P; h *= 2) {
