@@ -23,8 +23,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The products of packed inference on the decode shapes, for N rows at once (N = 1: one decoded token;
  * N = k + 1: a self-speculative verification of k drafts): the LM head (V = 50,257 outputs, d_model C inputs)
- * in float ({@link PackedGemm#dense}) and in int8 ({@link LmHead}, per-row scales), and the int8 × ternary FFN
- * up projection C → 4C ({@link PackedGemm#ternary}, i2_g128). Threads: {@code -p threads=N} (default 2).
+ * in float ({@link PackedGemm#dense}) and in int8 ({@link LmHead}, per-row scales, on each {@link LmHead.Int8Kernel}:
+ * {@code -p int8=java,onednn}; onednn needs OMP_NUM_THREADS=1 in the environment and VNNI or AMX), and the int8 ×
+ * ternary FFN up projection C → 4C ({@link PackedGemm#ternary}, i2_g128). Threads: {@code -p threads=N} (default 2).
  * Weight bytes per call: float head 4·C·V, int8 head C·V + 4·V, FFN C·4C/4.
  */
 @State(Scope.Benchmark)
@@ -45,10 +46,15 @@ public class InferenceKernelsBench {
     @Param({"2"})
     int threads;
 
+    /** The int8 head's kernel. */
+    @Param({"java", "onednn"})
+    String int8;
+
     static final int V = 50257;
     Parallel par;
     float[] head, x, logits;
     LmHead int8Head;
+    LmHead.Int8Kernel int8Kernel;
     byte[] packed;
     short[] q;
     int[] acc;
@@ -63,6 +69,10 @@ public class InferenceKernelsBench {
             head[i] = (float) (r.nextDouble() - 0.5);
         }
         int8Head = LmHead.quantize(head, V, C);
+        int8Kernel = LmHead.Int8Kernel.valueOf(int8.toUpperCase(java.util.Locale.ROOT));
+        if (int8Kernel == LmHead.Int8Kernel.ONEDNN && bitskip.engine.cpu.DnnlInt8.unavailableReason() != null) {
+            throw new IllegalStateException("-p int8=onednn: " + bitskip.engine.cpu.DnnlInt8.unavailableReason());
+        }
         x = new float[N * C];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) r.nextDouble();
@@ -86,7 +96,7 @@ public class InferenceKernelsBench {
 
     @Benchmark
     public float headInt8() {
-        int8Head.forward(logits, x, 0, N, par);
+        int8Head.forward(logits, x, 0, N, par, int8Kernel);
         return logits[V - 1];
     }
 

@@ -17,10 +17,10 @@ public final class Requirements {
     public static final String ENV = "BITSKIP_REQUIRE";
     /**
      * The names that can be required: the backends, the real WikiText-2 files ("data"), and a two-executor Spark
-     * local-cluster ("spark", the spark module's tests), and the cpu backend's precision bf16 ("bf16": oneDNN and a CPU
-     * with bf16 instructions).
+     * local-cluster ("spark", the spark module's tests), the cpu backend's precision bf16 ("bf16": oneDNN and a CPU
+     * with bf16 instructions), and the int8 LM head's products on oneDNN ("int8": a CPU with VNNI or AMX).
      */
-    public static final List<String> KNOWN = List.of("cpu", "opencl", "tornado", "data", "spark", "bf16");
+    public static final List<String> KNOWN = List.of("cpu", "opencl", "tornado", "data", "spark", "bf16", "int8");
 
     private Requirements() {}
 

@@ -29,8 +29,8 @@ import org.bytedeco.javacpp.PointerPointer;
  * would start a team of its own and the cores would be oversubscribed.
  */
 final class Dnnl {
-    private static final Throwable LOAD_ERROR;
-    private static final dnnl_engine ENGINE;
+    static final Throwable LOAD_ERROR;
+    static final dnnl_engine ENGINE;
 
     static {
         Throwable err = null;
@@ -48,7 +48,7 @@ final class Dnnl {
 
     private Dnnl() {}
 
-    private static void check(int status, String what) {
+    static void check(int status, String what) {
         if (status != dnnl_success) {
             throw new IllegalStateException("oneDNN " + what + " failed with status " + status);
         }
@@ -64,6 +64,11 @@ final class Dnnl {
             return "this CPU has no bf16 dot-product instructions (oneDNN would run bf16 products as '" + impl
                     + "', slower than float32); bf16 needs AVX512-BF16 or AMX (grep -o 'avx512_bf16\\|amx_bf16' /proc/cpuinfo)";
         }
+        return ompReason();
+    }
+
+    /** Why oneDNN's threading does not fit the engine's (OMP_NUM_THREADS is not 1), or null. */
+    static String ompReason() {
         String omp = System.getenv("OMP_NUM_THREADS");
         if (!"1".equals(omp)) {
             return "OMP_NUM_THREADS is " + (omp == null ? "unset" : "'" + omp + "'") + ", must be 1: the engine runs oneDNN's "
@@ -73,15 +78,20 @@ final class Dnnl {
         return null;
     }
 
+    /** The implementation string of a primitive descriptor (e.g. brg_matmul:avx512_core_vnni). */
+    static String implementation(dnnl_primitive_desc pd) {
+        PointerPointer<BytePointer> info = new PointerPointer<>(1);
+        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, info), "dnnl_primitive_desc_query");
+        return info.getString(0);
+    }
+
     /** The implementation oneDNN chooses for a bf16 × bf16 → f32 product of this shape (e.g. brg_matmul:avx512_core_bf16). */
     static String implementation(int M, int N, int K) {
         Key k = new Key(M, N, K, false, K, false, N, N, 1.0f, 0.0f);
         dnnl_memory_desc[] mds = mds(k);
         dnnl_primitive_desc pd = desc(k, mds);
         destroy(mds);
-        PointerPointer<BytePointer> info = new PointerPointer<>(1);
-        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, info), "dnnl_primitive_desc_query");
-        String s = info.getString(0);
+        String s = implementation(pd);
         dnnl_primitive_desc_destroy(pd);
         return s;
     }
@@ -92,7 +102,7 @@ final class Dnnl {
      */
     record Key(int M, int N, int K, boolean tA, int lda, boolean tB, int ldb, int ldc, float alpha, float beta) {}
 
-    private static dnnl_memory_desc md(long rows, long cols, boolean transposed, long ld, int type) {
+    static dnnl_memory_desc md(long rows, long cols, boolean transposed, long ld, int type) {
         dnnl_memory_desc m = new dnnl_memory_desc();
         check(dnnl_memory_desc_create_with_strides(m, 2, new long[] {rows, cols}, type,
                 transposed ? new long[] {1, ld} : new long[] {ld, 1}), "dnnl_memory_desc_create_with_strides");
@@ -135,31 +145,44 @@ final class Dnnl {
     /** A primitive of one Key with its memory objects, whose data handles are re-aimed per call. */
     private static final class Prepared {
         final dnnl_primitive prim = new dnnl_primitive();
-        final dnnl_memory a = new dnnl_memory(), b = new dnnl_memory(), c = new dnnl_memory();
-        final dnnl_exec_arg_t args = new dnnl_exec_arg_t(3);
+        final dnnl_memory a, b, c;
+        final dnnl_exec_arg_t args;
 
         Prepared(Key k) {
             dnnl_memory_desc[] mds = mds(k);
             dnnl_primitive_desc pd = desc(k, mds);
             check(dnnl_primitive_create(prim, pd), "dnnl_primitive_create for " + k);
             // the memory objects take the primitive's descriptors; no memory of their own (handles come per call)
-            check(dnnl_memory_create(a, mds[0], ENGINE, (Pointer) null), "dnnl_memory_create");
-            check(dnnl_memory_create(b, mds[1], ENGINE, (Pointer) null), "dnnl_memory_create");
-            check(dnnl_memory_create(c, mds[2], ENGINE, (Pointer) null), "dnnl_memory_create");
+            a = memory(mds[0], null);
+            b = memory(mds[1], null);
+            c = memory(mds[2], null);
             destroy(mds);
             dnnl_primitive_desc_destroy(pd);
-            args.position(0).arg(DNNL_ARG_SRC).memory(a);
-            args.position(1).arg(DNNL_ARG_WEIGHTS).memory(b);
-            args.position(2).arg(DNNL_ARG_DST).memory(c);
-            args.position(0);
+            args = matmulArgs(a, b, c);
         }
+    }
+
+    /** A memory object of descriptor md on data (null: a handle set per call). */
+    static dnnl_memory memory(dnnl_memory_desc md, Pointer data) {
+        dnnl_memory m = new dnnl_memory();
+        check(dnnl_memory_create(m, md, ENGINE, data), "dnnl_memory_create");
+        return m;
+    }
+
+    /** The arguments of a matmul: source, weights, destination. */
+    static dnnl_exec_arg_t matmulArgs(dnnl_memory src, dnnl_memory weights, dnnl_memory dst) {
+        dnnl_exec_arg_t args = new dnnl_exec_arg_t(3);
+        args.position(0).arg(DNNL_ARG_SRC).memory(src);
+        args.position(1).arg(DNNL_ARG_WEIGHTS).memory(weights);
+        args.position(2).arg(DNNL_ARG_DST).memory(dst);
+        return args.position(0);
     }
 
     /**
      * A view re-aimed per call (no allocation) at an element of a buffer. The address itself moves, position stays
      * 0: oneDNN takes a {@code void*}, for which a position would count bytes, not elements.
      */
-    private static final class View extends Pointer {
+    static final class View extends Pointer {
         View at(Pointer base, long byteOffset, long byteCapacity) {
             this.address = base.address() + byteOffset;
             this.capacity = byteCapacity - byteOffset;

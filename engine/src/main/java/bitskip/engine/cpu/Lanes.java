@@ -36,6 +36,15 @@ public final class Lanes {
         return r;
     }
 
+    /**
+     * The constant rotation {@link #sum} uses at step h (lane i takes lane i + h mod L; h = L/2, L/4, ..., 1) of the
+     * preferred float species, for a caller that writes the sum out in its own loop: a hot loop calling sum, which
+     * C2 compiled on its own, passed every vector boxed (decoding's q·k dots, seen in a JFR profile).
+     */
+    public static VectorShuffle<Float> rotation(int h) {
+        return FLOAT_ROTATIONS[Integer.numberOfTrailingZeros(h)];
+    }
+
     public static float sum(FloatVector v) {
         if (v.species() == FS) {
             for (int h = FS.length() / 2; h >= 1; h /= 2) {

@@ -6,6 +6,7 @@ import bitskip.model.infer.DecodingStrategy;
 import bitskip.model.infer.DeployFile;
 import bitskip.model.infer.Generator;
 import bitskip.model.infer.InferenceModel;
+import bitskip.model.infer.LmHead;
 import bitskip.model.infer.Parallel;
 import bitskip.model.infer.Sampler;
 import bitskip.model.infer.Strategies;
@@ -14,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -155,7 +157,8 @@ public final class GenerateCommand implements Callable<Integer> {
                     + m.ctx() + " positions is full (the prompt took " + ids.length + ")");
         }
         System.err.println(r.stats().summary(st.name(), L) + "; " + par.threads() + " threads; " + m.head().format.id
-                + " head" + (useDraft ? ", draft head of " + m.draft().size() + " tokens" : ""));
+                + " head" + (m.head().format == LmHead.Format.INT8 ? " on " + LmHead.Int8Kernel.chosen().name().toLowerCase(Locale.ROOT) : "")
+                + (useDraft ? ", draft head of " + m.draft().size() + " tokens" : ""));
         return 0;
     }
 }

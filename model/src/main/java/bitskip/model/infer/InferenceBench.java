@@ -18,7 +18,8 @@ import java.util.SplittableRandom;
  * <ol>
  *   <li>{@code memory}: the two GEMVs of decoding on a matrix far larger than the caches, in GB/s of weights
  *       read: the packed ternary GEMV (int8 × i2_g128) and the int8 head GEMV ({@link LmHead}, int8 weights,
- *       per-row scales), against the machine's bandwidth measured in the same process: a STREAM-style copy
+ *       per-row scales; on the {@link LmHead.Int8Kernel} decoding uses, and on the Vector API's too when that is
+ *       oneDNN), against the machine's bandwidth measured in the same process: a STREAM-style copy
  *       (read + write bytes) and a read-only sum, all with all threads. After 40 calls of each GEMV as
  *       warm-up, {@code --gemv-rounds} rounds each measure copy (best of 3), read (best of 3) and each GEMV
  *       (best of 10) one right after the other and print their ratios; the summary gives the median and range
@@ -112,35 +113,43 @@ public final class InferenceBench {
         if (rounds < 1) {
             throw new IllegalArgumentException("--gemv-rounds must be at least 1, got " + rounds);
         }
-        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par), head = int8HeadOp(rows, cols, par);
+        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par);
+        // the int8 head on the kernel decoding uses, and on the Vector API's beside it when that is oneDNN
+        List<Op> gemvs = new ArrayList<>(List.of(gemv));
+        List<String> names = new ArrayList<>(List.of("ternary gemv"));
+        for (LmHead.Int8Kernel k : LmHead.Int8Kernel.chosen() == LmHead.Int8Kernel.ONEDNN
+                ? new LmHead.Int8Kernel[] {LmHead.Int8Kernel.ONEDNN, LmHead.Int8Kernel.JAVA} : new LmHead.Int8Kernel[] {LmHead.Int8Kernel.JAVA}) {
+            gemvs.add(int8HeadOp(rows, cols, par, k));
+            names.add("int8 head gemv (" + k.name().toLowerCase(Locale.ROOT) + ")");
+        }
+        int G = gemvs.size();
         System.out.printf(Locale.ROOT, "memory: copy of 2 x %d MB float arrays (read + write bytes), sum of a %d MB array, "
                         + "ternary gemv %dx%d packed i2_g128 (%.1f MB), int8 head gemv %dx%d (%.1f MB); %d rounds%n",
-                COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20, rows, cols, gemv.bytes() / 1e6, rows, cols, head.bytes() / 1e6,
+                COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20, rows, cols, gemv.bytes() / 1e6, rows, cols, gemvs.get(1).bytes() / 1e6,
                 rounds);
         // timing every call showed the JIT's final GEMV code arriving only after 15–20 calls
-        bestGBs(40, 40, gemv.bytes(), gemv.run());
-        bestGBs(40, 40, head.bytes(), head.run());
-        double[][] ofCopy = new double[2][rounds], ofRead = new double[2][rounds];
-        double[] best = new double[2];
-        Op[] gemvs = {gemv, head};
-        String[] names = {"ternary gemv", "int8 head gemv"};
+        for (Op g : gemvs) {
+            bestGBs(40, 40, g.bytes(), g.run());
+        }
+        double[][] ofCopy = new double[G][rounds], ofRead = new double[G][rounds];
+        double[] best = new double[G];
         for (int k = 0; k < rounds; k++) {
             double c = bestGBs(4, 1, copy.bytes(), copy.run());
             double r = bestGBs(4, 1, read.bytes(), read.run());
             StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "round %d: copy %.2f GB/s, read %.2f GB/s", k + 1, c, r));
-            for (int g = 0; g < 2; g++) {
-                double x = bestGBs(11, 1, gemvs[g].bytes(), gemvs[g].run());
+            for (int g = 0; g < G; g++) {
+                double x = bestGBs(11, 1, gemvs.get(g).bytes(), gemvs.get(g).run());
                 best[g] = Math.max(best[g], x);
                 ofCopy[g][k] = x / c;
                 ofRead[g][k] = x / r;
-                line.append(String.format(Locale.ROOT, "; %s %.2f GB/s = %.0f%% of the copy, %.0f%% of the read", names[g], x,
+                line.append(String.format(Locale.ROOT, "; %s %.2f GB/s = %.0f%% of the copy, %.0f%% of the read", names.get(g), x,
                         100 * ofCopy[g][k], 100 * ofRead[g][k]));
             }
             System.out.println(line);
         }
-        for (int g = 0; g < 2; g++) {
+        for (int g = 0; g < G; g++) {
             System.out.printf(Locale.ROOT, "%s: best %.2f GB/s; per round %s of the copy bandwidth, %s of the read bandwidth%n",
-                    names[g], best[g], percentSpread(ofCopy[g]), percentSpread(ofRead[g]));
+                    names.get(g), best[g], percentSpread(ofCopy[g]), percentSpread(ofRead[g]));
         }
     }
 
@@ -238,7 +247,7 @@ public final class InferenceBench {
      * One int8 head GEMV ({@link LmHead#forward}: the input row's 9-bit quantization, the int8 products, the
      * per-row scaling) of a random OC × C int8 matrix; bytes = codes and scales.
      */
-    static Op int8HeadOp(int OC, int C, Parallel par) {
+    static Op int8HeadOp(int OC, int C, Parallel par, LmHead.Int8Kernel kernel) {
         SplittableRandom r = new SplittableRandom(2);
         byte[] q = new byte[OC * C];
         for (int i = 0; i < q.length; i++) {
@@ -250,7 +259,7 @@ public final class InferenceBench {
             x[i] = (float) r.nextGaussian();
         }
         LmHead h = LmHead.int8(q, scale, OC, C);
-        return new Op(() -> h.forward(out, x, 0, 1, par), h.bytes());
+        return new Op(() -> h.forward(out, x, 0, 1, par, kernel), h.bytes());
     }
 
     /** A random-initialized model of a preset (bitskip variant, paper profile). */

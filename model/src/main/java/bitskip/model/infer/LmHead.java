@@ -1,7 +1,9 @@
 package bitskip.model.infer;
 
+import bitskip.engine.cpu.DnnlInt8;
 import bitskip.kernels.Int8Head;
 import java.util.Arrays;
+import java.util.Locale;
 
 /**
  * A language-model head of a deployed model: rows × C weights, one row per token it scores, stored as
@@ -13,7 +15,8 @@ import java.util.Arrays;
  *       row to codes of ±{@link #X_LEVELS} (absmax, 9 bits, finer than the projections' 8), the integer dot
  *       products are exact ({@link PackedGemm#int8}), and each logit is rounded once:
  *       logit = acc · (s_x / 255) · scale_row. Bit-identical to the scalar reference
- *       {@link Int8Head#forward}.</li>
+ *       {@link Int8Head#forward}. The integer products run on one of two {@link Int8Kernel}s, with the same
+ *       bits.</li>
  * </ul>
  * The result of a row never depends on the number of rows computed with it or on the thread count. A head
  * may also be a subset of another head's rows ({@link #rows(int[])}), the draft head of self-speculation.
@@ -39,6 +42,46 @@ public final class LmHead {
         }
     }
 
+    /**
+     * Where the int8 head's exact integer products run: {@link PackedGemm#int8} (the Vector API, 16-bit
+     * products) or {@link DnnlInt8} (oneDNN's int8 matmul on VNNI or AMX, a few times faster per row and nearly
+     * flat in the number of rows). Chosen by {@code -Dbitskip.int8=auto|java|onednn} (default auto: oneDNN where
+     * it can run exactly, see {@link DnnlInt8#unavailableReason}).
+     */
+    public enum Int8Kernel {
+        JAVA, ONEDNN;
+
+        public static final String PROPERTY = "bitskip.int8";
+
+        /** The kernel the property asks for; onednn where oneDNN cannot run is an error naming the reason. */
+        public static Int8Kernel chosen() {
+            return Chosen.KERNEL;
+        }
+
+        static Int8Kernel parse(String spec) {
+            String why;
+            switch (spec.toLowerCase(Locale.ROOT)) {
+                case "java":
+                    return JAVA;
+                case "onednn":
+                    why = DnnlInt8.unavailableReason();
+                    if (why != null) {
+                        throw new IllegalStateException("-D" + PROPERTY + "=onednn: " + why);
+                    }
+                    return ONEDNN;
+                case "auto":
+                    return DnnlInt8.unavailableReason() == null ? ONEDNN : JAVA;
+                default:
+                    throw new IllegalArgumentException("-D" + PROPERTY + "=" + spec + ": unknown int8 kernel; known: auto, java, onednn");
+            }
+        }
+
+        /** Decided once, on the first int8 product (loading oneDNN costs a fraction of a second). */
+        private static final class Chosen {
+            static final Int8Kernel KERNEL = parse(System.getProperty(PROPERTY, "auto"));
+        }
+    }
+
     /** Activation levels of the int8 head: codes in [-255, 255] (see {@link PackedGemm#INT8_X_MAX}). */
     public static final int X_LEVELS = Int8Head.X_LEVELS;
     /** {@link RowOps#quantize}'s bits for {@link #X_LEVELS} (2^(9-1) - 1 = 255). */
@@ -53,6 +96,8 @@ public final class LmHead {
     /** INT8: rows × C codes and one scale per row; null for F32. */
     final byte[] q;
     final float[] scale;
+    /** INT8 on {@link Int8Kernel#ONEDNN}: oneDNN's copy of the codes, made by the first product that needs it. */
+    private volatile DnnlInt8 onednn;
 
     private LmHead(Format format, int rows, int C, float[] w, byte[] q, float[] scale) {
         if (rows < 1 || C < 1) {
@@ -158,6 +203,11 @@ public final class LmHead {
 
     /** out (N × rows) = this head on the N rows of x (N × C from xOff). */
     public void forward(float[] out, float[] x, int xOff, int N, Parallel par) {
+        forward(out, x, xOff, N, par, format == Format.INT8 ? Int8Kernel.chosen() : Int8Kernel.JAVA);
+    }
+
+    /** {@link #forward} with the int8 products on the given kernel (the same bits on either). */
+    public void forward(float[] out, float[] x, int xOff, int N, Parallel par, Int8Kernel kernel) {
         if (format == Format.F32) {
             PackedGemm.dense(out, x, xOff, w, N, C, rows, par);
             return;
@@ -169,14 +219,47 @@ public final class LmHead {
         for (int n = 0; n < N; n++) {
             f[n] = RowOps.quantize(xq, n * C, C, x, xOff + n * C, C, X_BITS) / X_LEVELS;
         }
-        PackedGemm.int8(acc, xq, q, N, C, rows, par);
+        if (kernel == Int8Kernel.ONEDNN) {
+            // each thread scales the logits of its own column block right after its product
+            DnnlInt8 d = onednn(par.threads());
+            par.forRange(d.parts(), (long) N * C * rows, (from, to) -> {
+                for (int p = from; p < to; p++) {
+                    d.run(p, acc, xq, N);
+                    scaleLogits(out, acc, f, N, d.start(p), d.start(p + 1));
+                }
+            });
+        } else {
+            PackedGemm.int8(acc, xq, q, N, C, rows, par);
+            scaleLogits(out, acc, f, N, 0, rows);
+        }
+    }
+
+    /** out = acc · f[n] · scale[o] for the N rows and the head rows [o0, o1): each logit rounded once per product. */
+    private void scaleLogits(float[] out, int[] acc, float[] f, int N, int o0, int o1) {
         for (int n = 0; n < N; n++) {
             float fn = f[n];
             int base = n * rows;
-            for (int o = 0; o < rows; o++) {
+            for (int o = o0; o < o1; o++) {
                 out[base + o] = acc[base + o] * fn * scale[o];
             }
         }
+    }
+
+    /**
+     * oneDNN's copy of the codes in one column block per thread of the first caller's pool (a later pool of another
+     * size gets the same bits, only less evenly split).
+     */
+    private DnnlInt8 onednn(int threads) {
+        DnnlInt8 d = onednn;
+        if (d == null) {
+            synchronized (this) {
+                d = onednn;
+                if (d == null) {
+                    onednn = d = new DnnlInt8(q, rows, C, threads);
+                }
+            }
+        }
+        return d;
     }
 
     /** Per-thread buffers of the int8 path (grow, never shrink): decoding calls it once per token. */

@@ -187,11 +187,25 @@ public final class PackedGemm {
         }
     }
 
-    /** acc[n·OC + o] = the wide-shape dot over groups [0, wideGroups), for o in [from, to), n < N. */
+    /**
+     * acc[n·OC + o] = the wide-shape dot over groups [0, wideGroups), for o in [from, to), n < N. Rows of q go in
+     * fours, then pairs, then one: each weight vector's fields are decoded once for all rows of a four or a pair
+     * (verification's k + 1 rows and prefill paid the two shifts per field once per row before). Exact integer
+     * sums, so the grouping never changes a bit.
+     */
     private static void wideRows(int[] acc, short[] q, byte[] packed, int N, int Cp, int OC, int from, int to, int wideGroups) {
         int rb = Cp / 4;
         for (int o = from; o < to; o++) {
-            for (int n = 0; n < N; n++) {
+            int n = 0;
+            for (; n + 3 < N; n += 4) {
+                rowDotWide4(acc, q, n, Cp, packed, o * rb, wideGroups, OC, o);
+            }
+            for (; n + 1 < N; n += 2) {
+                long sums = rowDotWide2(q, n * Cp, Cp, packed, o * rb, wideGroups);
+                acc[n * OC + o] = (int) (sums >> 32);
+                acc[(n + 1) * OC + o] = (int) sums;
+            }
+            if (n < N) {
                 acc[n * OC + o] = rowDotWide(q, n * Cp, packed, o * rb, wideGroups);
             }
         }
@@ -252,6 +266,117 @@ public final class PackedGemm {
             total += lo.add(hi).reduceLanes(VectorOperators.ADD);
         }
         return total;
+    }
+
+    /** {@link #rowDotWide} of rows qrow and qrow + Cp against one weight row, as (first << 32) | second. */
+    private static long rowDotWide2(short[] q, int qrow, int Cp, byte[] packed, int wrow, int groups) {
+        int k = WIDE_LANES / 16;
+        int t0 = 0, t1 = 0;
+        int st = 0, steps = groups / k;
+        while (st < steps) {
+            int end = Math.min(steps, st + FLUSH);
+            ShortVector a0 = ShortVector.zero(W512), a1 = a0;
+            for (; st < end; st++) {
+                ShortVector w = ByteVector.fromArray(B512, packed, wrow + st * 32 * k).reinterpretAsShorts(), f;
+                int x0 = qrow + st * TernaryPack.GROUP * k, x1 = x0 + Cp, L = WIDE_LANES; // see FIELDS_INLINE
+                f = w.lanewise(VectorOperators.LSHL, 14).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1)));
+                f = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + L)));
+                f = w.lanewise(VectorOperators.LSHL, 10).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 2 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 2 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 3 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 3 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 4 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 4 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 5 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 5 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 2).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 6 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 6 * L)));
+                f = w.lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 7 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 7 * L)));
+            }
+            t0 += ((IntVector) a0.convertShape(VectorOperators.S2I, I512, 0)).add((IntVector) a0.convertShape(VectorOperators.S2I, I512, 1))
+                    .reduceLanes(VectorOperators.ADD);
+            t1 += ((IntVector) a1.convertShape(VectorOperators.S2I, I512, 0)).add((IntVector) a1.convertShape(VectorOperators.S2I, I512, 1))
+                    .reduceLanes(VectorOperators.ADD);
+        }
+        return ((long) t0 << 32) | (t1 & 0xFFFFFFFFL);
+    }
+
+    /** {@link #rowDotWide} of rows n .. n+3 of q (row length Cp) against weight row wrow, into acc's column o. */
+    private static void rowDotWide4(int[] acc, short[] q, int n, int Cp, byte[] packed, int wrow, int groups, int OC, int o) {
+        int k = WIDE_LANES / 16;
+        int t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        int st = 0, steps = groups / k;
+        while (st < steps) {
+            int end = Math.min(steps, st + FLUSH);
+            ShortVector a0 = ShortVector.zero(W512), a1 = a0, a2 = a0, a3 = a0;
+            for (; st < end; st++) {
+                ShortVector w = ByteVector.fromArray(B512, packed, wrow + st * 32 * k).reinterpretAsShorts(), f;
+                int x0 = n * Cp + st * TernaryPack.GROUP * k, x1 = x0 + Cp, x2 = x1 + Cp, x3 = x2 + Cp, L = WIDE_LANES; // FIELDS_INLINE
+                f = w.lanewise(VectorOperators.LSHL, 14).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3)));
+                f = w.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + L)));
+                f = w.lanewise(VectorOperators.LSHL, 10).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 2 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 2 * L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + 2 * L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + 2 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 3 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 3 * L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + 3 * L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + 3 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 4 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 4 * L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + 4 * L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + 4 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 5 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 5 * L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + 5 * L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + 5 * L)));
+                f = w.lanewise(VectorOperators.LSHL, 2).lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 6 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 6 * L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + 6 * L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + 6 * L)));
+                f = w.lanewise(VectorOperators.ASHR, 14);
+                a0 = a0.add(f.mul(ShortVector.fromArray(W512, q, x0 + 7 * L)));
+                a1 = a1.add(f.mul(ShortVector.fromArray(W512, q, x1 + 7 * L)));
+                a2 = a2.add(f.mul(ShortVector.fromArray(W512, q, x2 + 7 * L)));
+                a3 = a3.add(f.mul(ShortVector.fromArray(W512, q, x3 + 7 * L)));
+            }
+            t0 += ((IntVector) a0.convertShape(VectorOperators.S2I, I512, 0)).add((IntVector) a0.convertShape(VectorOperators.S2I, I512, 1))
+                    .reduceLanes(VectorOperators.ADD);
+            t1 += ((IntVector) a1.convertShape(VectorOperators.S2I, I512, 0)).add((IntVector) a1.convertShape(VectorOperators.S2I, I512, 1))
+                    .reduceLanes(VectorOperators.ADD);
+            t2 += ((IntVector) a2.convertShape(VectorOperators.S2I, I512, 0)).add((IntVector) a2.convertShape(VectorOperators.S2I, I512, 1))
+                    .reduceLanes(VectorOperators.ADD);
+            t3 += ((IntVector) a3.convertShape(VectorOperators.S2I, I512, 0)).add((IntVector) a3.convertShape(VectorOperators.S2I, I512, 1))
+                    .reduceLanes(VectorOperators.ADD);
+        }
+        acc[n * OC + o] = t0;
+        acc[(n + 1) * OC + o] = t1;
+        acc[(n + 2) * OC + o] = t2;
+        acc[(n + 3) * OC + o] = t3;
     }
 
     // FIELDS_INLINE: the eight 2-bit fields of each word (shifted left so that the field is on top, then
@@ -385,6 +510,9 @@ public final class PackedGemm {
      * weight vector is loaded once for two of them (verification's N = k + 1 rows were bound by loads); every
      * row keeps its own accumulator and the same order of operations as a row computed alone.
      */
+    // LANES_INLINE: each row's lanes are summed by Lanes.sum's rotations written out here (the same adds, the same
+    // bits): Lanes.sum called per row was compiled on its own and took its vector boxed (a JFR profile of paper-85m
+    // decoding: Lanes.sum the top frame in 49 of the float head's 515 samples).
     public static void dense(float[] out, float[] x, int xOff, float[] w, int N, int C, int OC, Parallel par) {
         par.forRange(OC, (long) N * C * OC, (from, to) -> {
             int bound = F.loopBound(C);
@@ -400,7 +528,11 @@ public final class PackedGemm {
                         a0 = FloatVector.fromArray(F, x, x0 + c).fma(wv, a0);
                         a1 = FloatVector.fromArray(F, x, x1 + c).fma(wv, a1);
                     }
-                    float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1);
+                    for (int h = F.length() / 2; h >= 1; h /= 2) { // Lanes.sum written out: see LANES_INLINE
+                        a0 = a0.add(a0.rearrange(Lanes.rotation(h)));
+                        a1 = a1.add(a1.rearrange(Lanes.rotation(h)));
+                    }
+                    float s0 = a0.lane(0), s1 = a1.lane(0);
                     for (; c < C; c++) {
                         s0 += x[x0 + c] * w[wr + c];
                         s1 += x[x1 + c] * w[wr + c];
@@ -415,7 +547,10 @@ public final class PackedGemm {
                     for (; c < bound; c += F.length()) {
                         a = FloatVector.fromArray(F, x, xr + c).fma(FloatVector.fromArray(F, w, wr + c), a);
                     }
-                    float s = Lanes.sum(a);
+                    for (int h = F.length() / 2; h >= 1; h /= 2) {
+                        a = a.add(a.rearrange(Lanes.rotation(h)));
+                    }
+                    float s = a.lane(0);
                     for (; c < C; c++) {
                         s += x[xr + c] * w[wr + c];
                     }

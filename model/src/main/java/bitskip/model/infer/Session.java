@@ -482,7 +482,12 @@ public final class Session {
             for (; i < hb; i += L) {
                 a = FloatVector.fromArray(FS, qb, qo + i).fma(FloatVector.fromArray(FS, cache.k, ko + i), a);
             }
-            float dot = Lanes.sum(a);
+            // Lanes.sum's rotations written out (the same adds, the same bits), as in PackedGemm.dense (LANES_INLINE):
+            // a JFR profile of paper-85m decoding had Lanes.sum as a frame of its own under this loop
+            for (int half = L / 2; half >= 1; half /= 2) {
+                a = a.add(a.rearrange(Lanes.rotation(half)));
+            }
+            float dot = a.lane(0);
             for (; i < HS; i++) {
                 dot += qb[qo + i] * cache.k[ko + i];
             }

@@ -2,9 +2,14 @@ package bitskip.model.infer;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import bitskip.engine.Requirements;
+import bitskip.engine.cpu.DnnlInt8;
 import bitskip.kernels.Int8Head;
 import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** The int8 head is the scalar reference bit for bit, exact in its integer sums, and row-independent. */
 class LmHeadTest {
@@ -17,8 +22,17 @@ class LmHeadTest {
         return a;
     }
 
-    @Test
-    void int8HeadEqualsTheScalarReferenceBitForBit() {
+    /** Skips (with the reason) a test of the oneDNN kernel where it cannot run, unless "int8" is required. */
+    static void assumeKernel(LmHead.Int8Kernel kernel) {
+        if (kernel == LmHead.Int8Kernel.ONEDNN) {
+            Requirements.skipOrFail("int8", DnnlInt8.unavailableReason()).ifPresent(reason -> Assumptions.assumeTrue(false, reason));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(LmHead.Int8Kernel.class)
+    void int8HeadEqualsTheScalarReferenceBitForBit(LmHead.Int8Kernel kernel) {
+        assumeKernel(kernel);
         Parallel two = new Parallel(2);
         long seed = 1;
         for (int[] s : new int[][] {{1, 32, 67}, {2, 33, 5}, {3, 100, 40}, {5, 256, 300}, {4, 512, 129}, {1, 7, 3}, {7, 65, 31},
@@ -40,13 +54,14 @@ class LmHeadTest {
             assertEquals(0.0f, h.scales()[1], "a row of zeros");
             for (Parallel par : new Parallel[] {Parallel.serial(), two}) {
                 float[] out = new float[N * V];
-                h.forward(out, x, 0, N, par);
-                assertArrayEquals(ref, out, "N " + N + " C " + C + " V " + V);
+                LmHead fresh = LmHead.int8(h.codes(), h.scales(), V, C); // oneDNN's column blocks follow the first pool
+                fresh.forward(out, x, 0, N, par, kernel);
+                assertArrayEquals(ref, out, kernel + " N " + N + " C " + C + " V " + V + " threads " + par.threads());
             }
             // each row alone gives the same bits as in the batch (rows go in fours, then pairs, then one in the kernel)
             for (int n = 0; n < N; n++) {
                 float[] one = new float[V];
-                h.forward(one, x, n * C, 1, two);
+                h.forward(one, x, n * C, 1, two, kernel);
                 for (int o = 0; o < V; o++) {
                     assertEquals(ref[n * V + o], one[o], "row " + n);
                 }
@@ -77,16 +92,57 @@ class LmHeadTest {
             }
             int[] acc = new int[N * V];
             PackedGemm.int8(acc, x, w, N, C, V, new Parallel(2));
-            for (int n = 0; n < N; n++) {
-                for (int o = 0; o < V; o++) {
-                    long want = 0;
-                    for (int c = 0; c < C; c++) {
-                        want += (long) w[o * C + c] * x[n * C + c];
-                    }
-                    assertEquals(want, acc[n * V + o], "C " + C + " row " + n + " head row " + o);
-                }
-            }
+            assertExact(acc, w, x, N, C, V, "java C " + C);
             assertEquals(127L * PackedGemm.INT8_X_MAX * C, acc[0]);
+            if (DnnlInt8.unavailableReason() == null) {
+                // the same extremes on oneDNN: x = 4·hi + lo with hi at -65 and 64, every part, a row count past CHUNK
+                DnnlInt8 d = new DnnlInt8(w, V, C, 3);
+                int[] acc2 = new int[N * V];
+                for (int p = 0; p < d.parts(); p++) {
+                    d.run(p, acc2, x, N);
+                }
+                assertExact(acc2, w, x, N, C, V, "onednn C " + C);
+            }
+        }
+    }
+
+    @Test
+    void oneDnnInt8SumsAreExactOverManyRowsAndOddShapes() {
+        assumeKernel(LmHead.Int8Kernel.ONEDNN);
+        Random r = new Random(11);
+        for (int[] s : new int[][] {{1, 1, 1}, {70, 33, 101}, {5, 256, 50257 / 64}, {2, 8191, 3}}) {
+            int N = s[0], C = s[1], V = s[2];
+            byte[] w = new byte[V * C];
+            short[] x = new short[N * C];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (byte) (r.nextInt(255) - 127);
+            }
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (short) (r.nextInt(2 * PackedGemm.INT8_X_MAX + 1) - PackedGemm.INT8_X_MAX);
+            }
+            for (int parts : new int[] {1, 2, 7}) {
+                DnnlInt8 d = new DnnlInt8(w, V, C, parts);
+                assertEquals(Math.min(parts, V), d.parts());
+                int[] acc = new int[N * V];
+                for (int p = d.parts() - 1; p >= 0; p--) {
+                    d.run(p, acc, x, N);
+                }
+                assertExact(acc, w, x, N, C, V, "N " + N + " C " + C + " V " + V + " parts " + parts);
+            }
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new DnnlInt8(new byte[5], 2, 3, 1));
+        assertEquals("int8 weights of 5 bytes for 2 x 3 in 1 parts", e.getMessage());
+    }
+
+    private static void assertExact(int[] acc, byte[] w, short[] x, int N, int C, int V, String what) {
+        for (int n = 0; n < N; n++) {
+            for (int o = 0; o < V; o++) {
+                long want = 0;
+                for (int c = 0; c < C; c++) {
+                    want += (long) w[o * C + c] * x[n * C + c];
+                }
+                assertEquals(want, acc[n * V + o], what + " row " + n + " head row " + o);
+            }
         }
     }
 

@@ -19,12 +19,11 @@ class PackedGemmTest {
         for (int i = 0; i < q.length; i++) {
             q[i] = (byte) (extreme ? (r.nextBoolean() ? 127 : -127) : r.nextInt(255) - 127);
         }
-        if (extreme) { // the largest sums: every weight +1 against +127 in row 0 (and -127 in row 1)
+        if (extreme) { // the largest sums: every weight +1 against +127 in the even rows and -127 in the odd ones
             for (int c = 0; c < C; c++) {
                 codes[c] = 1;
-                q[c] = 127;
-                if (N > 1) {
-                    q[C + c] = -127;
+                for (int n = 0; n < N; n++) {
+                    q[n * C + c] = (byte) (n % 2 == 0 ? 127 : -127);
                 }
             }
         }
@@ -54,7 +53,9 @@ class PackedGemmTest {
     void bitExactAgainstTheScalarReference() {
         Parallel two = new Parallel(2);
         int[][] shapes = {{1, 1, 1}, {1, 32, 5}, {3, 100, 7}, {1, 128, 64}, {2, 129, 33}, {1, 512, 256},
-                {4, 2048, 40}, {1, 4096, 9}, {1, 5000, 3}, {2, 8192, 17}, {3, 768, 11}, {2, 640, 6}, {1, 16384, 3}};
+                {4, 2048, 40}, {1, 4096, 9}, {1, 5000, 3}, {2, 8192, 17}, {3, 768, 11}, {2, 640, 6}, {1, 16384, 3},
+                // rows in fours, then a pair, then one (verification's k + 1), past one flush of the 16-bit sums
+                {5, 1024, 13}, {7, 16384, 3}, {9, 8448, 4}, {6, 384, 9}};
         long seed = 0;
         for (int[] s : shapes) {
             check(s[0], s[1], s[2], false, Parallel.serial(), seed++);
