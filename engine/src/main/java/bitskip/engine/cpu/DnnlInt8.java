@@ -194,11 +194,12 @@ public final class DnnlInt8 {
 
         void run(int p, int[] acc, short[] x, int N) {
             int o0 = from[p], n = from[p + 1] - o0;
-            if (dst.capacity() < 2L * CHUNK * n) {
-                dst = new IntPointer(2L * CHUNK * n);
+            int need = 2 * Math.min(N, CHUNK) * n; // decoding's one row needs 2·n, not the 2·CHUNK·n of a long prompt
+            if (dst.capacity() < need) {
+                dst = new IntPointer((long) need);
             }
-            if (dstRows.length < 2 * CHUNK * n) {
-                dstRows = new int[2 * CHUNK * n];
+            if (dstRows.length < need) {
+                dstRows = new int[need];
             }
             for (int r0 = 0; r0 < N; r0 += CHUNK) {
                 int rows = Math.min(CHUNK, N - r0);
