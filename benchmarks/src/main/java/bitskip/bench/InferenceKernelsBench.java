@@ -69,10 +69,7 @@ public class InferenceKernelsBench {
             head[i] = (float) (r.nextDouble() - 0.5);
         }
         int8Head = LmHead.quantize(head, V, C);
-        int8Kernel = LmHead.Int8Kernel.valueOf(int8.toUpperCase(java.util.Locale.ROOT));
-        if (int8Kernel == LmHead.Int8Kernel.ONEDNN && bitskip.engine.cpu.DnnlInt8.unavailableReason() != null) {
-            throw new IllegalStateException("-p int8=onednn: " + bitskip.engine.cpu.DnnlInt8.unavailableReason());
-        }
+        int8Kernel = LmHead.Int8Kernel.parse(int8); // onednn where it cannot run: refused with the reason
         x = new float[N * C];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) r.nextDouble();

@@ -29,7 +29,7 @@ import org.bytedeco.javacpp.PointerPointer;
  * would start a team of its own and the cores would be oversubscribed.
  */
 final class Dnnl {
-    static final Throwable LOAD_ERROR;
+    private static final Throwable LOAD_ERROR;
     static final dnnl_engine ENGINE;
 
     static {
@@ -54,10 +54,17 @@ final class Dnnl {
         }
     }
 
+    /** Why oneDNN could not be loaded in this process, or null when it was. */
+    static String loadReason() {
+        return LOAD_ERROR == null ? null
+                : "oneDNN (org.bytedeco:dnnl with its native classifier) could not be loaded: " + LOAD_ERROR;
+    }
+
     /** Why bf16 products cannot run in this process, or null when they can. */
     static String bf16UnavailableReason() {
-        if (LOAD_ERROR != null) {
-            return "oneDNN (org.bytedeco:dnnl with its native classifier) could not be loaded: " + LOAD_ERROR;
+        String load = loadReason();
+        if (load != null) {
+            return load;
         }
         String impl = implementation(64, 64, 64);
         if (!impl.contains("bf16") && !impl.contains("amx")) {
@@ -182,7 +189,7 @@ final class Dnnl {
      * A view re-aimed per call (no allocation) at an element of a buffer. The address itself moves, position stays
      * 0: oneDNN takes a {@code void*}, for which a position would count bytes, not elements.
      */
-    static final class View extends Pointer {
+    private static final class View extends Pointer {
         View at(Pointer base, long byteOffset, long byteCapacity) {
             this.address = base.address() + byteOffset;
             this.capacity = byteCapacity - byteOffset;

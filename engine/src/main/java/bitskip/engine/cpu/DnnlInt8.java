@@ -51,8 +51,9 @@ public final class DnnlInt8 {
     }
 
     private static String reason() {
-        if (Dnnl.LOAD_ERROR != null) {
-            return "oneDNN (org.bytedeco:dnnl with its native classifier) could not be loaded: " + Dnnl.LOAD_ERROR;
+        String load = Dnnl.loadReason();
+        if (load != null) {
+            return load;
         }
         String impl = implementation(64, 256, 1024);
         // without VNNI oneDNN's int8 kernels add byte products in saturating 16-bit pairs (vpmaddubsw), not exactly
@@ -65,22 +66,26 @@ public final class DnnlInt8 {
 
     /** The implementation oneDNN picks for an s8 × s8 → s32 product of M rows, N outputs, K columns. */
     static String implementation(int M, int N, int K) {
-        dnnl_memory_desc src = Dnnl.md(M, K, false, K, dnnl_s8), wei = anyWeights(K, N), dst = Dnnl.md(M, N, false, N, dnnl_s32);
+        return withAnyWeights(M, N, K, Dnnl::implementation);
+    }
+
+    /**
+     * Asks ask of the descriptor of an s8 × s8 → s32 product of M rows, N outputs, K columns whose weights' layout is
+     * left to oneDNN ("any"); the descriptors are destroyed afterwards, so the answer must not point into them.
+     */
+    private static <T> T withAnyWeights(int M, int N, int K, java.util.function.Function<dnnl_primitive_desc, T> ask) {
+        dnnl_memory_desc src = Dnnl.md(M, K, false, K, dnnl_s8), wei = new dnnl_memory_desc(), dst = Dnnl.md(M, N, false, N, dnnl_s32);
+        check(dnnl_memory_desc_create_with_tag(wei, 2, new long[] {K, N}, dnnl_s8, dnnl_format_tag_any),
+                "dnnl_memory_desc_create_with_tag");
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
-        check(dnnl_matmul_primitive_desc_create(pd, ENGINE, src, wei, null, dst, null), "dnnl_matmul_primitive_desc_create (s8)");
-        String s = Dnnl.implementation(pd);
+        check(dnnl_matmul_primitive_desc_create(pd, ENGINE, src, wei, null, dst, null),
+                "dnnl_matmul_primitive_desc_create (s8, " + M + " x " + K + " x " + N + ")");
+        T answer = ask.apply(pd);
         dnnl_primitive_desc_destroy(pd);
         dnnl_memory_desc_destroy(src);
         dnnl_memory_desc_destroy(wei);
         dnnl_memory_desc_destroy(dst);
-        return s;
-    }
-
-    private static dnnl_memory_desc anyWeights(int K, int N) {
-        dnnl_memory_desc m = new dnnl_memory_desc();
-        check(dnnl_memory_desc_create_with_tag(m, 2, new long[] {K, N}, dnnl_s8, dnnl_format_tag_any),
-                "dnnl_memory_desc_create_with_tag");
-        return m;
+        return answer;
     }
 
     /**
@@ -109,15 +114,11 @@ public final class DnnlInt8 {
             int n = from[p + 1] - from[p];
             // the layout oneDNN's kernel wants, taken from a primitive of 2 source rows (one row of codes) and kept
             // for every row count: with "any" per row count it could pick different layouts
-            dnnl_memory_desc src = Dnnl.md(2, C, false, C, dnnl_s8), any = anyWeights(C, n), dst = Dnnl.md(2, n, false, n, dnnl_s32);
-            dnnl_primitive_desc pd = new dnnl_primitive_desc();
-            check(dnnl_matmul_primitive_desc_create(pd, ENGINE, src, any, null, dst, null), "dnnl_matmul_primitive_desc_create (s8)");
-            weightsMd[p] = new dnnl_memory_desc();
-            check(dnnl_memory_desc_clone(weightsMd[p], dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)), "dnnl_memory_desc_clone");
-            dnnl_primitive_desc_destroy(pd);
-            dnnl_memory_desc_destroy(src);
-            dnnl_memory_desc_destroy(any);
-            dnnl_memory_desc_destroy(dst);
+            weightsMd[p] = withAnyWeights(2, n, C, pd -> {
+                dnnl_memory_desc md = new dnnl_memory_desc();
+                check(dnnl_memory_desc_clone(md, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)), "dnnl_memory_desc_clone");
+                return md;
+            });
             weights[p] = new BytePointer(dnnl_memory_desc_get_size(weightsMd[p]));
             // rows [from, from + n) of w are the (C, n) weights with strides (1, C)
             BytePointer plain = new BytePointer((long) n * C);
@@ -157,15 +158,6 @@ public final class DnnlInt8 {
     /** The first output row of part p; start(parts()) = OC. */
     public int start(int p) {
         return from[p];
-    }
-
-    /** Bytes of the reordered weights (off-heap). */
-    public long bytes() {
-        long b = 0;
-        for (BytePointer p : weights) {
-            b += p.capacity();
-        }
-        return b;
     }
 
     /**

@@ -58,7 +58,8 @@ public final class LmHead {
             return Chosen.KERNEL;
         }
 
-        static Int8Kernel parse(String spec) {
+        /** The kernel of a {@value #PROPERTY} value: auto, java or onednn (refused with the reason where it cannot run). */
+        public static Int8Kernel parse(String spec) {
             String why;
             switch (spec.toLowerCase(Locale.ROOT)) {
                 case "java":
