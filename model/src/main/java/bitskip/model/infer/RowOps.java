@@ -22,18 +22,32 @@ public final class RowOps {
     /** out[oOff..+C) = LayerNorm(inp[iOff..+C)) with weight/bias (both null: parameter-free). */
     public static void layerNorm(float[] out, int oOff, float[] inp, int iOff, float[] weight, float[] bias, int C,
                                  float eps) {
+        float m = mean(inp, iOff, C);
+        layerNorm(out, oOff, inp, iOff, weight, bias, C, m, rstd(inp, iOff, C, m, eps));
+    }
+
+    /** The mean of inp[iOff..+C), summed in order as the reference LayerNorm. */
+    static float mean(float[] inp, int iOff, int C) {
         float m = 0.0f;
         for (int c = 0; c < C; c++) {
             m += inp[iOff + c];
         }
-        m = m / C;
+        return m / C;
+    }
+
+    /** 1/sqrt(var + eps) of inp[iOff..+C) around its mean m, as the reference LayerNorm. */
+    static float rstd(float[] inp, int iOff, int C, float m, float eps) {
         float var = 0.0f;
         for (int c = 0; c < C; c++) {
             float d = inp[iOff + c] - m;
             var += d * d;
         }
         var = var / C;
-        float s = (float) (1.0 / Math.sqrt(var + eps));
+        return (float) (1.0 / Math.sqrt(var + eps));
+    }
+
+    /** LayerNorm given the row's mean m and rstd s: rows normalized under several weights share m and s. */
+    static void layerNorm(float[] out, int oOff, float[] inp, int iOff, float[] weight, float[] bias, int C, float m, float s) {
         for (int c = 0; c < C; c++) {
             float norm = (inp[iOff + c] - m) * s;
             out[oOff + c] = weight == null ? norm : norm * weight[c] + bias[c];
@@ -104,7 +118,18 @@ public final class RowOps {
      */
     public static float hadamardQuantize(short[] q, int qOff, int Cp, float[] x, int xOff, int C, int P,
                                          float[] lnW, float[] lnB, float eps, int bits, float[] scratch) {
-        layerNorm(scratch, 0, x, xOff, lnW, lnB, C, eps);
+        float m = mean(x, xOff, C);
+        return hadamardQuantize(q, qOff, Cp, x, xOff, C, P, lnW, lnB, m, rstd(x, xOff, C, m, eps), bits, scratch);
+    }
+
+    /**
+     * The same given the row's LayerNorm mean m and rstd s: the q, k and v projections normalize the same row
+     * under their own weights, and its two sums (in order, so one dependent add after another) are most of a
+     * short row's cost.
+     */
+    static float hadamardQuantize(short[] q, int qOff, int Cp, float[] x, int xOff, int C, int P, float[] lnW,
+                                  float[] lnB, float m, float s, int bits, float[] scratch) {
+        layerNorm(scratch, 0, x, xOff, lnW, lnB, C, m, s);
         for (int p = C; p < P; p++) {
             scratch[p] = 0.0f;
         }

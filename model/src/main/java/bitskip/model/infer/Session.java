@@ -6,6 +6,7 @@ import bitskip.kernels.ExitAdapter;
 import bitskip.kernels.Rope;
 import bitskip.kernels.Router;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -58,6 +59,8 @@ public final class Session {
     private final int[][] acc;
     private final float[][] scale;
     private final float[] rLn, rMean, rRstd, rHidden, pOut;
+    /** LayerNorm mean and rstd of each row of a layer's input, shared by its q, k and v projections. */
+    private final float[] rowMean, rowRstd;
     /** An exit adapter's input row, output row and LayerNorm output (exit_head = adapter). */
     private final float[] aIn, aOut, aLn;
     /** D_l·x of a low-rank exit (exit_head = lowrank). */
@@ -79,7 +82,7 @@ public final class Session {
         this.maxRows = maxRows;
         kv = new KvCache[m.L];
         for (int l = 0; l < m.L; l++) {
-            kv[l] = new KvCache(m.T, m.KV);
+            kv[l] = new KvCache(m.T, m.NKV, m.HS);
         }
         hs = new float[m.T * m.C];
         frontier = new int[m.T];
@@ -104,6 +107,8 @@ public final class Session {
         qs = new short[3][R * maxCp];
         acc = new int[3][R * maxOut];
         normRow = new float[m.C];
+        rowMean = new float[R];
+        rowRstd = new float[R];
         row = new float[m.C];
         logits = new float[m.V];
         draftLogits = new float[m.draft == null ? 0 : m.draft.size()];
@@ -417,13 +422,18 @@ public final class Session {
             src = xa;
             srcOff = 0;
         }
-        PackedGemm.ternary(rows, m.par, job(0, y.q, src, srcOff, rows, qb, false),
-                job(1, y.k, src, srcOff, rows, kb, false), job(2, y.v, src, srcOff, rows, vb, false));
+        if (m.config.hadamard()) { // q, k and v normalize the same rows: their LayerNorm statistics once
+            for (int i = 0; i < rows; i++) {
+                rowMean[i] = RowOps.mean(src, srcOff + i * C, C);
+                rowRstd[i] = RowOps.rstd(src, srcOff + i * C, C, rowMean[i], eps);
+            }
+        }
+        PackedGemm.ternary(rows, m.par, job(0, y.q, src, srcOff, rows, qb, false, true),
+                job(1, y.k, src, srcOff, rows, kb, false, true), job(2, y.v, src, srcOff, rows, vb, false, true));
         Rope.forward(qb, qb, m.cos, m.sin, 1, rows, m.NH, m.HS, r0);
         Rope.forward(kb, kb, m.cos, m.sin, 1, rows, m.NKV, m.HS, r0);
         KvCache cache = kv[l];
-        System.arraycopy(kb, 0, cache.k, r0 * m.KV, rows * m.KV);
-        System.arraycopy(vb, 0, cache.v, r0 * m.KV, rows * m.KV);
+        cache.put(r0, rows, kb, vb);
         attention(cache, r0, rows);
         project(y.o, att, 0, rows, ob, false);
         for (int i = 0; i < rows * C; i++) {
@@ -444,11 +454,14 @@ public final class Session {
 
     /**
      * Causal GQA attention of the rows' queries (qb) over the cache: kernels.Attention's operations per
-     * (query, head), with the q·k dot products summed in vector lanes (then the lanes in a fixed order,
-     * {@link Lanes#sum}), the exponentials on float lanes ({@link VectorMath#exp}, exact IEEE operations) and the
-     * weighted sum of values lane by lane (multiply, then add, as the scalar code). The (row, head) pairs are
-     * split over the threads; each is computed by one thread with the same code, so the result depends neither
-     * on the thread count nor on how many rows are processed together.
+     * (query, head), arranged for vector lanes without changing what a position's value depends on. The scores
+     * take a vector's width of positions at once from the transposed keys ({@link KvCache}): each lane is one
+     * position's dot product, q_0·k_0 + q_1·k_1 + … as a chain of fused multiply-adds in component order
+     * (positions past the last whole vector do the same chain with {@link Math#fma}: the same bits), then times
+     * 1/√HS; the exponentials on float lanes ({@link VectorMath#exp}, exact IEEE operations); the weighted sum of
+     * values lane by lane over the components, positions in order (multiply, then add, as the scalar code). The
+     * (row, head) pairs are split over the threads; each is computed by one thread with the same code, so the
+     * result depends neither on the thread count nor on how many rows are processed together.
      */
     private void attention(KvCache cache, int r0, int rows) {
         int items = rows * m.NH;
@@ -470,37 +483,57 @@ public final class Session {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     private void attendOne(KvCache cache, int pos, int t, int h, float[] scores) {
-        int NKV = m.NKV, HS = m.HS, kvh = h / (m.NH / NKV);
+        int HS = m.HS, kvh = h / (m.NH / m.NKV);
         int qo = (t * m.NH + h) * HS;
-        int hb = FS.loopBound(HS), L = FS.length();
+        int L = FS.length(), n = pos + 1;
         float sc = (float) (1.0 / Math.sqrt(HS));
-        float max = Float.NEGATIVE_INFINITY;
-        for (int s = 0; s <= pos; s++) {
-            int ko = (s * NKV + kvh) * HS;
+        float[] k = cache.k;
+        int kb = cache.keyBase(kvh, 0), stride = cache.capacity();
+        // scores: four vectors of positions at a time (four independent multiply-add chains), then one, then
+        // the positions past the last whole vector one by one
+        FloatVector vmax = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
+        int s = 0;
+        for (; s + 4 * L <= n; s += 4 * L) {
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = 0, ko = kb + s; i < HS; i++, ko += stride) {
+                FloatVector qi = FloatVector.broadcast(FS, qb[qo + i]);
+                a0 = qi.fma(FloatVector.fromArray(FS, k, ko), a0);
+                a1 = qi.fma(FloatVector.fromArray(FS, k, ko + L), a1);
+                a2 = qi.fma(FloatVector.fromArray(FS, k, ko + 2 * L), a2);
+                a3 = qi.fma(FloatVector.fromArray(FS, k, ko + 3 * L), a3);
+            }
+            a0 = a0.mul(sc);
+            a1 = a1.mul(sc);
+            a2 = a2.mul(sc);
+            a3 = a3.mul(sc);
+            a0.intoArray(scores, s);
+            a1.intoArray(scores, s + L);
+            a2.intoArray(scores, s + 2 * L);
+            a3.intoArray(scores, s + 3 * L);
+            vmax = vmax.max(a0).max(a1).max(a2).max(a3);
+        }
+        for (; s + L <= n; s += L) {
             FloatVector a = FloatVector.zero(FS);
-            int i = 0;
-            for (; i < hb; i += L) {
-                a = FloatVector.fromArray(FS, qb, qo + i).fma(FloatVector.fromArray(FS, cache.k, ko + i), a);
+            for (int i = 0, ko = kb + s; i < HS; i++, ko += stride) {
+                a = FloatVector.broadcast(FS, qb[qo + i]).fma(FloatVector.fromArray(FS, k, ko), a);
             }
-            // Lanes.sum's rotations written out (the same adds, the same bits), as in PackedGemm.dense (LANES_INLINE):
-            // a JFR profile of paper-85m decoding had Lanes.sum as a frame of its own under this loop
-            for (int half = L / 2; half >= 1; half /= 2) {
-                a = a.add(a.rearrange(Lanes.rotation(half)));
-            }
-            float dot = a.lane(0);
-            for (; i < HS; i++) {
-                dot += qb[qo + i] * cache.k[ko + i];
+            a = a.mul(sc);
+            a.intoArray(scores, s);
+            vmax = vmax.max(a);
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; s < n; s++) {
+            float dot = 0.0f;
+            for (int i = 0, ko = kb + s; i < HS; i++, ko += stride) {
+                dot = Math.fma(qb[qo + i], k[ko], dot);
             }
             float score = dot * sc;
             scores[s] = score;
-            if (score > max) {
-                max = score;
-            }
+            max = Math.max(max, score);
         }
-        int n = pos + 1, nb = FS.loopBound(n);
+        int nb = FS.loopBound(n);
         FloatVector sum = FloatVector.zero(FS);
-        int s = 0;
-        for (; s < nb; s += L) {
+        for (s = 0; s < nb; s += L) {
             FloatVector e = VectorMath.expNonPositive(FloatVector.fromArray(FS, scores, s).sub(max));
             e.intoArray(scores, s);
             sum = sum.add(e);
@@ -512,27 +545,50 @@ public final class Session {
             total += e;
         }
         float inv = 1.0f / total;
-        for (int i = 0; i < HS; i++) {
-            att[qo + i] = 0.0f;
+        weightedValues(cache.v, scores, n, inv, kvh, qo);
+    }
+
+    /**
+     * att[qo..qo+HS) = Σ_s (scores[s]·inv)·v_s over positions s &lt; n in order, each lane one component (multiply,
+     * then add, as the scalar code). The components go four vectors at a time with the sums in registers (four
+     * independent add chains), then one vector, then one by one.
+     */
+    private void weightedValues(float[] v, float[] scores, int n, float inv, int kvh, int qo) {
+        int HS = m.HS, NKV = m.NKV, L = FS.length();
+        int i = 0;
+        for (; i + 4 * L <= HS; i += 4 * L) {
+            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
+            for (int s = 0, vo = kvh * HS + i; s < n; s++, vo += NKV * HS) {
+                FloatVector w = FloatVector.broadcast(FS, scores[s] * inv);
+                a0 = FloatVector.fromArray(FS, v, vo).mul(w).add(a0);
+                a1 = FloatVector.fromArray(FS, v, vo + L).mul(w).add(a1);
+                a2 = FloatVector.fromArray(FS, v, vo + 2 * L).mul(w).add(a2);
+                a3 = FloatVector.fromArray(FS, v, vo + 3 * L).mul(w).add(a3);
+            }
+            a0.intoArray(att, qo + i);
+            a1.intoArray(att, qo + i + L);
+            a2.intoArray(att, qo + i + 2 * L);
+            a3.intoArray(att, qo + i + 3 * L);
         }
-        for (s = 0; s < n; s++) {
-            float w = scores[s] * inv;
-            int vo = (s * NKV + kvh) * HS;
-            int i = 0;
-            FloatVector wv = FloatVector.broadcast(FS, w);
-            for (; i < hb; i += L) {
-                FloatVector.fromArray(FS, cache.v, vo + i).mul(wv).add(FloatVector.fromArray(FS, att, qo + i))
-                        .intoArray(att, qo + i);
+        for (; i + L <= HS; i += L) {
+            FloatVector a = FloatVector.zero(FS);
+            for (int s = 0, vo = kvh * HS + i; s < n; s++, vo += NKV * HS) {
+                a = FloatVector.fromArray(FS, v, vo).mul(FloatVector.broadcast(FS, scores[s] * inv)).add(a);
             }
-            for (; i < HS; i++) {
-                att[qo + i] += w * cache.v[vo + i];
+            a.intoArray(att, qo + i);
+        }
+        for (; i < HS; i++) {
+            float a = 0.0f;
+            for (int s = 0, vo = kvh * HS + i; s < n; s++, vo += NKV * HS) {
+                a += (scores[s] * inv) * v[vo];
             }
+            att[qo + i] = a;
         }
     }
 
     /** y (rows, OC) = the projection of x's rows (see {@link #job}); one product alone. */
     private void project(TernaryLinear p, float[] x, int xOff, int rows, float[] y, boolean thenRelu2) {
-        PackedGemm.ternary(rows, m.par, job(0, p, x, xOff, rows, y, thenRelu2));
+        PackedGemm.ternary(rows, m.par, job(0, p, x, xOff, rows, y, thenRelu2, false));
     }
 
     /**
@@ -540,10 +596,11 @@ public final class Session {
      * PackedGemm.TernaryJob...)}: the rows quantized here (Hadamard path or plain quantization) into the codes of
      * a work slot (one per product of the same call), the scaling as its epilogue: (float) acc · f on float lanes,
      * then the projection's relu2 where configured and relu2 again when thenRelu2 (the FFN's own, fused here),
-     * the scalar code's operations element by element ({@link RowOps#scaleInts}).
+     * the scalar code's operations element by element ({@link RowOps#scaleInts}). With sharedStats the Hadamard
+     * path takes each row's LayerNorm mean and rstd from rowMean and rowRstd (the same values it would compute).
      */
     private PackedGemm.TernaryJob job(int slot, TernaryLinear p, float[] x, int xOff, int rows, float[] y,
-                                      boolean thenRelu2) {
+                                      boolean thenRelu2, boolean sharedStats) {
         int bits = m.config.projectionBits();
         boolean had = m.config.hadamard();
         float eps = m.config.lnEps();
@@ -551,10 +608,11 @@ public final class Session {
         int[] acc = this.acc[slot];
         float[] scale = this.scale[slot];
         for (int i = 0; i < rows; i++) {
-            scale[i] = had
-                    ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
-                            p.lnBias, eps, bits, zrow)
-                    : RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits);
+            scale[i] = !had ? RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits)
+                    : sharedStats ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
+                            p.lnBias, rowMean[i], rowRstd[i], bits, zrow)
+                    : RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
+                            p.lnBias, eps, bits, zrow);
         }
         float Q = (float) ((1 << (bits - 1)) - 1);
         int relu2s = (m.config.projectionRelu2() ? 1 : 0) + (thenRelu2 ? 1 : 0);

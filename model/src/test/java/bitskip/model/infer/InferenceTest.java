@@ -35,6 +35,19 @@ class InferenceTest {
     }
 
     /**
+     * The same at a context and head size where the deployed attention takes every one of its paths: scores of
+     * four vectors of positions at a time, of one, and of the positions past the last whole vector; weighted
+     * values of four vectors of components, of one, and the components past them (head size 84 = 64 + 16 + 4
+     * with 16 float lanes; 52 = 32 + 16 + 4 with 8), over 100 positions, with two query heads per key head.
+     */
+    @Test
+    void longContextsAndOddHeadSizesEqualTheCheckpointForward() throws Exception {
+        BitSkipConfig c = Configs.override(Micro.config("paper", "bitskip", 100),
+                Map.of("d_model", "168", "n_heads", "2", "n_kv_heads", "1", "n_layers", "2"), "test");
+        exportedExitsEqualTheTrainingModel(Micro.training(c, 1, 13), "long context");
+    }
+
+    /**
      * The same with the exit-head designs (exit_head = adapter, lowrank), given random non-zero weights (a
      * trained exit): every early exit's logits are the training model's (adapter, final LN, head; or final LN
      * and the head plus its low-rank term), in the file and after it.

@@ -55,7 +55,9 @@ class PackedGemmTest {
         int[][] shapes = {{1, 1, 1}, {1, 32, 5}, {3, 100, 7}, {1, 128, 64}, {2, 129, 33}, {1, 512, 256},
                 {4, 2048, 40}, {1, 4096, 9}, {1, 5000, 3}, {2, 8192, 17}, {3, 768, 11}, {2, 640, 6}, {1, 16384, 3},
                 // rows in fours, then a pair, then one (verification's k + 1), past one flush of the 16-bit sums
-                {5, 1024, 13}, {7, 16384, 3}, {9, 8448, 4}, {6, 384, 9}};
+                {5, 1024, 13}, {7, 16384, 3}, {9, 8448, 4}, {6, 384, 9},
+                // an odd last row against weight rows in fours (decoding's one row), past a flush, on two threads too
+                {1, 16384, 64}, {3, 8448, 41}};
         long seed = 0;
         for (int[] s : shapes) {
             check(s[0], s[1], s[2], false, Parallel.serial(), seed++);
