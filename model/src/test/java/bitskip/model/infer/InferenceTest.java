@@ -38,7 +38,7 @@ class InferenceTest {
      * The same at a context and head size where the deployed attention takes every one of its paths: scores of
      * four vectors of positions at a time, of one, and of the positions past the last whole vector; weighted
      * values of four vectors of components, of one, and the components past them (head size 84 = 64 + 16 + 4
-     * with 16 float lanes; 52 = 32 + 16 + 4 with 8), over 100 positions, with two query heads per key head.
+     * with 16 float lanes, 2·32 + 2·8 + 4 with 8), over 100 positions (64 + 2·16 + 4; with 8 lanes 3·32 + 4).
      */
     @Test
     void longContextsAndOddHeadSizesEqualTheCheckpointForward() throws Exception {
