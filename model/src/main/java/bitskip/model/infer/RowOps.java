@@ -46,6 +46,49 @@ public final class RowOps {
         return (float) (1.0 / Math.sqrt(var + eps));
     }
 
+    /**
+     * mean[i] and rstd[i] of rows i &lt; rows of x (row i from off + i·C), each exactly as {@link #mean} and
+     * {@link #rstd}: the sums run in order, one dependent add after another, so a row alone waits on its adds; four
+     * rows' sums interleaved in one loop overlap (verification's k + 1 rows, prefill), with the same bits.
+     */
+    static void stats(float[] x, int off, int C, int rows, float eps, float[] mean, float[] rstd) {
+        int i = 0;
+        for (; i + 3 < rows; i += 4) {
+            int o0 = off + i * C, o1 = o0 + C, o2 = o1 + C, o3 = o2 + C;
+            float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, m3 = 0.0f;
+            for (int c = 0; c < C; c++) {
+                m0 += x[o0 + c];
+                m1 += x[o1 + c];
+                m2 += x[o2 + c];
+                m3 += x[o3 + c];
+            }
+            m0 = m0 / C;
+            m1 = m1 / C;
+            m2 = m2 / C;
+            m3 = m3 / C;
+            float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float d0 = x[o0 + c] - m0, d1 = x[o1 + c] - m1, d2 = x[o2 + c] - m2, d3 = x[o3 + c] - m3;
+                v0 += d0 * d0;
+                v1 += d1 * d1;
+                v2 += d2 * d2;
+                v3 += d3 * d3;
+            }
+            mean[i] = m0;
+            mean[i + 1] = m1;
+            mean[i + 2] = m2;
+            mean[i + 3] = m3;
+            rstd[i] = (float) (1.0 / Math.sqrt(v0 / C + eps));
+            rstd[i + 1] = (float) (1.0 / Math.sqrt(v1 / C + eps));
+            rstd[i + 2] = (float) (1.0 / Math.sqrt(v2 / C + eps));
+            rstd[i + 3] = (float) (1.0 / Math.sqrt(v3 / C + eps));
+        }
+        for (; i < rows; i++) {
+            mean[i] = mean(x, off + i * C, C);
+            rstd[i] = rstd(x, off + i * C, C, mean[i], eps);
+        }
+    }
+
     /** LayerNorm given the row's mean m and rstd s: rows normalized under several weights share m and s. */
     static void layerNorm(float[] out, int oOff, float[] inp, int iOff, float[] weight, float[] bias, int C, float m, float s) {
         for (int c = 0; c < C; c++) {

@@ -423,10 +423,7 @@ public final class Session {
             srcOff = 0;
         }
         if (m.config.hadamard()) { // q, k and v normalize the same rows: their LayerNorm statistics once
-            for (int i = 0; i < rows; i++) {
-                rowMean[i] = RowOps.mean(src, srcOff + i * C, C);
-                rowRstd[i] = RowOps.rstd(src, srcOff + i * C, C, rowMean[i], eps);
-            }
+            RowOps.stats(src, srcOff, C, rows, eps, rowMean, rowRstd);
         }
         PackedGemm.ternary(rows, m.par, job(0, y.q, src, srcOff, rows, qb, false, true),
                 job(1, y.k, src, srcOff, rows, kb, false, true), job(2, y.v, src, srcOff, rows, vb, false, true));
@@ -439,16 +436,18 @@ public final class Session {
         for (int i = 0; i < rows * C; i++) {
             ob[i] = hs[xOff + i] + ob[i];
         }
+        RowOps.stats(ob, 0, C, rows, eps, rowMean, rowRstd);
         for (int i = 0; i < rows; i++) {
-            RowOps.layerNorm(h1, i * C, ob, i * C, y.attnNormW, y.attnNormB, C, eps);
+            RowOps.layerNorm(h1, i * C, ob, i * C, y.attnNormW, y.attnNormB, C, rowMean[i], rowRstd[i]);
         }
         project(y.up, h1, 0, rows, ub, true); // the FFN's relu2, on top of the projection's own when configured
         project(y.down, ub, 0, rows, db, false);
         for (int i = 0; i < rows * C; i++) {
             db[i] = h1[i] + db[i];
         }
+        RowOps.stats(db, 0, C, rows, eps, rowMean, rowRstd);
         for (int i = 0; i < rows; i++) {
-            RowOps.layerNorm(hs, xOff + i * C, db, i * C, y.ffnNormW, y.ffnNormB, C, eps);
+            RowOps.layerNorm(hs, xOff + i * C, db, i * C, y.ffnNormW, y.ffnNormB, C, rowMean[i], rowRstd[i]);
         }
     }
 
@@ -596,8 +595,9 @@ public final class Session {
      * PackedGemm.TernaryJob...)}: the rows quantized here (Hadamard path or plain quantization) into the codes of
      * a work slot (one per product of the same call), the scaling as its epilogue: (float) acc · f on float lanes,
      * then the projection's relu2 where configured and relu2 again when thenRelu2 (the FFN's own, fused here),
-     * the scalar code's operations element by element ({@link RowOps#scaleInts}). With sharedStats the Hadamard
-     * path takes each row's LayerNorm mean and rstd from rowMean and rowRstd (the same values it would compute).
+     * the scalar code's operations element by element ({@link RowOps#scaleInts}). The Hadamard path's LayerNorm
+     * takes each row's mean and rstd from rowMean and rowRstd: computed here ({@link RowOps#stats}), or with
+     * sharedStats already there (q, k and v).
      */
     private PackedGemm.TernaryJob job(int slot, TernaryLinear p, float[] x, int xOff, int rows, float[] y,
                                       boolean thenRelu2, boolean sharedStats) {
@@ -607,12 +607,12 @@ public final class Session {
         short[] qs = this.qs[slot];
         int[] acc = this.acc[slot];
         float[] scale = this.scale[slot];
+        if (had && !sharedStats) {
+            RowOps.stats(x, xOff, p.in, rows, eps, rowMean, rowRstd);
+        }
         for (int i = 0; i < rows; i++) {
-            scale[i] = !had ? RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits)
-                    : sharedStats ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
-                            p.lnBias, rowMean[i], rowRstd[i], bits, zrow)
-                    : RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
-                            p.lnBias, eps, bits, zrow);
+            scale[i] = had ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
+                    p.lnBias, rowMean[i], rowRstd[i], bits, zrow) : RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits);
         }
         float Q = (float) ((1 << (bits - 1)) - 1);
         int relu2s = (m.config.projectionRelu2() ? 1 : 0) + (thenRelu2 ? 1 : 0);

@@ -46,6 +46,32 @@ class RowOpsTest {
         }
     }
 
+    /**
+     * Rows' LayerNorm statistics computed four at a time (interleaved sums) are the reference LayerNorm's mean and
+     * rstd bit for bit, at every row count (fours, then the rest one by one).
+     */
+    @Test
+    void interleavedRowStatisticsEqualTheReferenceLayerNorm() {
+        Random r = new Random(9);
+        for (int C : new int[] {1, 7, 256, 2048}) {
+            for (int rows = 1; rows <= 9; rows++) {
+                float[] x = new float[rows * C + 3];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) (r.nextGaussian() * 2 + 0.5);
+                }
+                float[] w = new float[C], b = new float[C], ln = new float[rows * C];
+                java.util.Arrays.fill(w, 1.0f);
+                float[] refMean = new float[rows], refRstd = new float[rows];
+                float[] in = java.util.Arrays.copyOfRange(x, 3, x.length);
+                LayerNorm.forward(ln, refMean, refRstd, in, w, b, rows, C, 1e-5f);
+                float[] mean = new float[rows], rstd = new float[rows];
+                RowOps.stats(x, 3, C, rows, 1e-5f, mean, rstd);
+                assertArrayEquals(refMean, mean, "mean, C " + C + ", " + rows + " rows");
+                assertArrayEquals(refRstd, rstd, "rstd, C " + C + ", " + rows + " rows");
+            }
+        }
+    }
+
     /** The vector quantizer equals Quantize.activationForward, at any width, an all-zero row and exact halves included. */
     @Test
     void quantizeEqualsTheReferenceQuantizer() {
