@@ -3,6 +3,7 @@ package bitskip.model.infer;
 import bitskip.engine.cpu.VectorFwht;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -98,8 +99,9 @@ public final class RowOps {
     }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    /** Per-thread buffer of codes as floats (grows, never shrinks). */
-    private static final ThreadLocal<float[]> CODES = ThreadLocal.withInitial(() -> new float[0]);
+    /** Short lanes of half F's width: one code per float lane. */
+    private static final VectorSpecies<Short> CODE_LANES = VectorSpecies.of(short.class,
+            jdk.incubator.vector.VectorShape.forBitSize(F.vectorBitSize() / 2));
     /** 1.5·2^23: (v + M) − M is v rounded to an integer, half to even (as Math.rint), for |v| <= 2^22. */
     private static final float RINT_MAGIC = 12582912.0f;
 
@@ -126,19 +128,14 @@ public final class RowOps {
         if (s < MIN_SCALE) {
             s = MIN_SCALE;
         }
-        // the codes as floats on lanes, then narrowed one by one: JDK 17 does not compile the F2S conversion
-        // to vector instructions (measured ~10x slower than this)
-        float[] codes = CODES.get();
-        if (codes.length < cb) {
-            codes = new float[cb];
-            CODES.set(codes);
-        }
+        // the codes on float lanes, narrowed on lanes too: an integer-valued float v with |v| < 2^22 plus 1.5·2^23
+        // is exact and holds v's two's complement in its low bits, so its bits as an int, cut to 16 bits (I2S, as a
+        // (short) cast), are v's code. JDK 17 does not compile F2S or F2I conversions to vector instructions
+        // (measured: a 512-float row took 1.7 µs on them, 0.3 µs one by one, 0.04 µs this way).
         for (int c = 0; c < cb; c += L) {
-            FloatVector.fromArray(F, x, xOff + c).mul(Q).div(s).add(RINT_MAGIC).sub(RINT_MAGIC).max(-Q).min(Q)
-                    .intoArray(codes, c);
-        }
-        for (int c = 0; c < cb; c++) {
-            q[qOff + c] = (short) codes[c];
+            IntVector code = FloatVector.fromArray(F, x, xOff + c).mul(Q).div(s).add(RINT_MAGIC).sub(RINT_MAGIC).max(-Q).min(Q)
+                    .add(RINT_MAGIC).reinterpretAsInts();
+            ((ShortVector) code.convertShape(VectorOperators.I2S, CODE_LANES, 0)).intoArray(q, qOff + c);
         }
         for (int c = cb; c < C; c++) {
             float v = (float) Math.rint((Q * x[xOff + c]) / s);

@@ -82,7 +82,7 @@ public final class Session {
         this.maxRows = maxRows;
         kv = new KvCache[m.L];
         for (int l = 0; l < m.L; l++) {
-            kv[l] = new KvCache(m.T, m.NKV, m.HS);
+            kv[l] = new KvCache(m.T, m.NKV, m.HS, FS.length());
         }
         hs = new float[m.T * m.C];
         frontier = new int[m.T];
@@ -487,19 +487,21 @@ public final class Session {
         int L = FS.length(), n = pos + 1;
         float sc = (float) (1.0 / Math.sqrt(HS));
         float[] k = cache.k;
-        int kb = cache.keyBase(kvh, 0), stride = cache.capacity();
-        // scores: four vectors of positions at a time (four independent multiply-add chains), then one, then
-        // the positions past the last whole vector one by one
+        // the key tiles hold L positions each (the cache was made with this species' length): component j of
+        // position s at keyBase(s) + j·L + s % L, the next tile KV·L floats further
+        int hk = kvh * HS * L, tileStride = m.KV * L;
+        // scores: four tiles of positions at a time (four independent multiply-add chains), then one, then the
+        // positions past the last whole tile one by one
         FloatVector vmax = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
         int s = 0;
         for (; s + 4 * L <= n; s += 4 * L) {
             FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;
-            for (int i = 0, ko = kb + s; i < HS; i++, ko += stride) {
+            for (int i = 0, ko = cache.keyBase(s) + hk; i < HS; i++, ko += L) {
                 FloatVector qi = FloatVector.broadcast(FS, qb[qo + i]);
                 a0 = qi.fma(FloatVector.fromArray(FS, k, ko), a0);
-                a1 = qi.fma(FloatVector.fromArray(FS, k, ko + L), a1);
-                a2 = qi.fma(FloatVector.fromArray(FS, k, ko + 2 * L), a2);
-                a3 = qi.fma(FloatVector.fromArray(FS, k, ko + 3 * L), a3);
+                a1 = qi.fma(FloatVector.fromArray(FS, k, ko + tileStride), a1);
+                a2 = qi.fma(FloatVector.fromArray(FS, k, ko + 2 * tileStride), a2);
+                a3 = qi.fma(FloatVector.fromArray(FS, k, ko + 3 * tileStride), a3);
             }
             a0 = a0.mul(sc);
             a1 = a1.mul(sc);
@@ -513,7 +515,7 @@ public final class Session {
         }
         for (; s + L <= n; s += L) {
             FloatVector a = FloatVector.zero(FS);
-            for (int i = 0, ko = kb + s; i < HS; i++, ko += stride) {
+            for (int i = 0, ko = cache.keyBase(s) + hk; i < HS; i++, ko += L) {
                 a = FloatVector.broadcast(FS, qb[qo + i]).fma(FloatVector.fromArray(FS, k, ko), a);
             }
             a = a.mul(sc);
@@ -523,7 +525,7 @@ public final class Session {
         float max = vmax.reduceLanes(VectorOperators.MAX);
         for (; s < n; s++) {
             float dot = 0.0f;
-            for (int i = 0, ko = kb + s; i < HS; i++, ko += stride) {
+            for (int i = 0, ko = cache.keyBase(s) + hk + s % L; i < HS; i++, ko += L) {
                 dot = Math.fma(qb[qo + i], k[ko], dot);
             }
             float score = dot * sc;
