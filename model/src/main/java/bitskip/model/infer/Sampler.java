@@ -52,29 +52,34 @@ public final class Sampler {
      * unless it is at index 0.
      */
     public static int argmax(float[] logits, int V) {
+        return argmax(logits, 0, V);
+    }
+
+    /** {@link #argmax(float[], int)} of logits[off, off + V) (a row of a block of logits), as an index in [0, V). */
+    public static int argmax(float[] logits, int off, int V) {
         int vb = S.loopBound(V), L = S.length();
         FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         for (int i = 0; i < vb; i += L) {
-            mx = mx.max(FloatVector.fromArray(S, logits, i));
+            mx = mx.max(FloatVector.fromArray(S, logits, off + i));
         }
         float max = mx.reduceLanes(VectorOperators.MAX);
         for (int i = vb; i < V; i++) {
-            max = Math.max(max, logits[i]);
+            max = Math.max(max, logits[off + i]);
         }
         for (int i = 0; i < vb; i += L) {
-            VectorMask<Float> hit = FloatVector.fromArray(S, logits, i).eq(max);
+            VectorMask<Float> hit = FloatVector.fromArray(S, logits, off + i).eq(max);
             if (hit.anyTrue()) {
                 return i + hit.firstTrue();
             }
         }
         for (int i = vb; i < V; i++) {
-            if (logits[i] == max) {
+            if (logits[off + i] == max) {
                 return i;
             }
         }
         int best = 0; // max is NaN
         for (int i = 1; i < V; i++) {
-            if (logits[i] > logits[best]) {
+            if (logits[off + i] > logits[off + best]) {
                 best = i;
             }
         }

@@ -206,15 +206,16 @@ public final class Strategies {
             int[] out = new int[k + 1];
             int a = 0;
             int produced = 0;
+            float[] block = s.blockLogits(); // greedy reads the block's rows in place (no copy of V floats per row)
             for (int i = 0; i <= k; i++) {
-                float[] logits = s.logits(n0 + i);
+                float[] logits = sampler.greedy ? null : s.logits(n0 + i);
                 if (i == k) {
-                    out[produced++] = sampler.next(logits, V);
+                    out[produced++] = sampler.greedy ? Sampler.argmax(block, i * V, V) : sampler.next(logits, V);
                     stats.exit(L);
                     break;
                 }
                 if (sampler.greedy) {
-                    int f = Sampler.argmax(logits, V);
+                    int f = Sampler.argmax(block, i * V, V);
                     if (f == drafts[i]) {
                         out[produced++] = f;
                         a++;

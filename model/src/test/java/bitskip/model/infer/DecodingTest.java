@@ -257,8 +257,14 @@ class DecodingTest {
                     }
                 }
                 assertEquals(want, Sampler.argmax(x, V), "V " + V + " trial " + trial);
+                // the same row at an offset in a block (verification reads its rows in place)
+                float[] block = new float[V + 5 + 3];
+                java.util.Arrays.fill(block, 1e9f); // larger than every logit: must stay outside the row
+                System.arraycopy(x, 0, block, 5, V);
+                assertEquals(want, Sampler.argmax(block, 5, V), "offset row, V " + V + " trial " + trial);
             }
         }
+        assertEquals(2, Sampler.argmax(new float[] {9, 1, Float.NaN, 3, 2}, 1, 4), "a NaN skipped in an offset row");
         assertEquals(2, Sampler.argmax(new float[] {1, Float.NaN, 3, 2}, 4), "a NaN is skipped as the scalar scan does");
         assertEquals(0, Sampler.argmax(new float[] {-0.0f, 0.0f}, 2), "-0 and +0 tie: the first");
     }
