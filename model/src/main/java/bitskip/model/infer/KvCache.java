@@ -15,7 +15,7 @@ public final class KvCache {
     final float[] k, v;
     private final int capacity, kv;
     /** Positions per key tile. */
-    final int tile;
+    private final int tile;
     int fill;
 
     KvCache(int capacity, int heads, int headSize, int tile) {

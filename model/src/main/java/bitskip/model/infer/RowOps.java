@@ -43,8 +43,12 @@ public final class RowOps {
             float d = inp[iOff + c] - m;
             var += d * d;
         }
-        var = var / C;
-        return (float) (1.0 / Math.sqrt(var + eps));
+        return rstdOf(var, C, eps);
+    }
+
+    /** 1/sqrt(sq/C + eps) from a row's sum of squared deviations sq: the end of {@link #rstd} and of {@link #stats}. */
+    private static float rstdOf(float sq, int C, float eps) {
+        return (float) (1.0 / Math.sqrt(sq / C + eps));
     }
 
     /**
@@ -79,10 +83,10 @@ public final class RowOps {
             mean[i + 1] = m1;
             mean[i + 2] = m2;
             mean[i + 3] = m3;
-            rstd[i] = (float) (1.0 / Math.sqrt(v0 / C + eps));
-            rstd[i + 1] = (float) (1.0 / Math.sqrt(v1 / C + eps));
-            rstd[i + 2] = (float) (1.0 / Math.sqrt(v2 / C + eps));
-            rstd[i + 3] = (float) (1.0 / Math.sqrt(v3 / C + eps));
+            rstd[i] = rstdOf(v0, C, eps);
+            rstd[i + 1] = rstdOf(v1, C, eps);
+            rstd[i + 2] = rstdOf(v2, C, eps);
+            rstd[i + 3] = rstdOf(v3, C, eps);
         }
         for (; i < rows; i++) {
             mean[i] = mean(x, off + i * C, C);

@@ -422,11 +422,9 @@ public final class Session {
             src = xa;
             srcOff = 0;
         }
-        if (m.config.hadamard()) { // q, k and v normalize the same rows: their LayerNorm statistics once
-            RowOps.stats(src, srcOff, C, rows, eps, rowMean, rowRstd);
-        }
-        PackedGemm.ternary(rows, m.par, job(0, y.q, src, srcOff, rows, qb, false, true),
-                job(1, y.k, src, srcOff, rows, kb, false, true), job(2, y.v, src, srcOff, rows, vb, false, true));
+        inputStats(src, srcOff, C, rows); // q, k and v normalize the same rows: their LayerNorm statistics once
+        PackedGemm.ternary(rows, m.par, job(0, y.q, src, srcOff, rows, qb, false),
+                job(1, y.k, src, srcOff, rows, kb, false), job(2, y.v, src, srcOff, rows, vb, false));
         Rope.forward(qb, qb, m.cos, m.sin, 1, rows, m.NH, m.HS, r0);
         Rope.forward(kb, kb, m.cos, m.sin, 1, rows, m.NKV, m.HS, r0);
         KvCache cache = kv[l];
@@ -589,7 +587,18 @@ public final class Session {
 
     /** y (rows, OC) = the projection of x's rows (see {@link #job}); one product alone. */
     private void project(TernaryLinear p, float[] x, int xOff, int rows, float[] y, boolean thenRelu2) {
-        PackedGemm.ternary(rows, m.par, job(0, p, x, xOff, rows, y, thenRelu2, false));
+        inputStats(x, xOff, p.in, rows);
+        PackedGemm.ternary(rows, m.par, job(0, p, x, xOff, rows, y, thenRelu2));
+    }
+
+    /**
+     * Under the Hadamard path, the LayerNorm mean and rstd of the rows (width C) that the next products quantize,
+     * into rowMean and rowRstd, where {@link #job} reads them.
+     */
+    private void inputStats(float[] x, int xOff, int C, int rows) {
+        if (m.config.hadamard()) {
+            RowOps.stats(x, xOff, C, rows, m.config.lnEps(), rowMean, rowRstd);
+        }
     }
 
     /**
@@ -598,20 +607,15 @@ public final class Session {
      * a work slot (one per product of the same call), the scaling as its epilogue: (float) acc · f on float lanes,
      * then the projection's relu2 where configured and relu2 again when thenRelu2 (the FFN's own, fused here),
      * the scalar code's operations element by element ({@link RowOps#scaleInts}). The Hadamard path's LayerNorm
-     * takes each row's mean and rstd from rowMean and rowRstd: computed here ({@link RowOps#stats}), or with
-     * sharedStats already there (q, k and v).
+     * takes each row's mean and rstd from rowMean and rowRstd ({@link #inputStats} of x, computed by the caller).
      */
     private PackedGemm.TernaryJob job(int slot, TernaryLinear p, float[] x, int xOff, int rows, float[] y,
-                                      boolean thenRelu2, boolean sharedStats) {
+                                      boolean thenRelu2) {
         int bits = m.config.projectionBits();
         boolean had = m.config.hadamard();
-        float eps = m.config.lnEps();
         short[] qs = this.qs[slot];
         int[] acc = this.acc[slot];
         float[] scale = this.scale[slot];
-        if (had && !sharedStats) {
-            RowOps.stats(x, xOff, p.in, rows, eps, rowMean, rowRstd);
-        }
         for (int i = 0; i < rows; i++) {
             scale[i] = had ? RowOps.hadamardQuantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, p.P, p.lnWeight,
                     p.lnBias, rowMean[i], rowRstd[i], bits, zrow) : RowOps.quantize(qs, i * p.Cp, p.Cp, x, xOff + i * p.in, p.in, bits);
