@@ -50,6 +50,10 @@ public class InferenceKernelsBench {
     @Param({"java", "onednn"})
     String int8;
 
+    /** The int8 head's activation code bits: 9 (±255, two oneDNN rows per row) or 8 (±127, one). */
+    @Param({"9"})
+    int bits;
+
     static final int V = 50257;
     Parallel par;
     float[] head, x, logits;
@@ -68,7 +72,7 @@ public class InferenceKernelsBench {
         for (int i = 0; i < head.length; i++) {
             head[i] = (float) (r.nextDouble() - 0.5);
         }
-        int8Head = LmHead.quantize(head, V, C);
+        int8Head = LmHead.quantize(head, V, C, LmHead.activationLevels(bits));
         int8Kernel = LmHead.Int8Kernel.parse(int8); // onednn where it cannot run: refused with the reason
         x = new float[N * C];
         for (int i = 0; i < x.length; i++) {

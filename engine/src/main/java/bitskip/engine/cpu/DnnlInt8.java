@@ -22,8 +22,9 @@ import org.bytedeco.javacpp.Pointer;
  * 64 multiply-adds of bytes per instruction, which the Vector API does not expose) or AMX the products cost a fraction
  * of the weights' memory traffic, so k + 1 rows (self-speculation's verification) cost about what one row does.
  *
- * <p>oneDNN takes 8-bit sources, so each row of codes goes in as two: x = 4·hi + lo with hi = x >> 2 in [-65, 64]
- * and lo = x &amp; 3 in [0, 3], and the sum is 4·Σw·hi + Σw·lo. All sums are int32 and exact, so the result is the
+ * <p>oneDNN takes 8-bit sources. Codes that fit a signed byte (|x| ≤ 127, a head with 8-bit activations) go in as
+ * they are; wider codes (9 bits) go in as two rows each: x = 4·hi + lo with hi = x >> 2 in [-65, 64] and lo = x &amp; 3
+ * in [0, 3], and the sum is 4·Σw·hi + Σw·lo, twice the products. All sums are int32 and exact, so the result is the
  * same bits as {@code PackedGemm.int8} (and the scalar reference) whatever oneDNN's order.
  *
  * <p>The OC output rows are cut into {@link #parts()} column blocks at construction, each with its weights reordered
@@ -38,6 +39,8 @@ public final class DnnlInt8 {
     static final int CHUNK = 32;
 
     private final int OC, C;
+    /** Source rows per row of codes: 1 where the codes fit a signed byte, else 2 (hi and lo). */
+    private final int split;
     private final int[] from;
     private final BytePointer[] weights;
     private final dnnl_memory_desc[] weightsMd;
@@ -89,16 +92,21 @@ public final class DnnlInt8 {
     }
 
     /**
-     * The products with weights w (OC × C int8, row-major), cut into parts column blocks (at most OC). The weights
-     * are copied; w itself is not kept.
+     * The products with weights w (OC × C int8, row-major), cut into parts column blocks (at most OC), for activation
+     * codes of |x| ≤ xMax (at most {@value #X_MAX}; up to 127 they go to oneDNN as they are, one source row each). The
+     * weights are copied; w itself is not kept.
      */
-    public DnnlInt8(byte[] w, int OC, int C, int parts) {
+    public DnnlInt8(byte[] w, int OC, int C, int parts, int xMax) {
         if (UNAVAILABLE != null) {
             throw new IllegalStateException("int8 products on oneDNN are unavailable: " + UNAVAILABLE);
         }
         if (w.length != (long) OC * C || OC < 1 || C < 1 || parts < 1) {
             throw new IllegalArgumentException("int8 weights of " + w.length + " bytes for " + OC + " x " + C + " in " + parts + " parts");
         }
+        if (xMax < 1 || xMax > X_MAX) {
+            throw new IllegalArgumentException("activation codes up to " + xMax + " (int8 products on oneDNN take 1.." + X_MAX + ")");
+        }
+        this.split = xMax <= Byte.MAX_VALUE ? 1 : 2;
         this.OC = OC;
         this.C = C;
         int P = Math.min(parts, OC);
@@ -161,8 +169,8 @@ public final class DnnlInt8 {
     }
 
     /**
-     * acc[n·OC + o] = Σ_c w[o·C + c]·x[n·C + c] for n < N and o in part p's block, exactly; |x| ≤ {@value #X_MAX}
-     * (not checked here: the int8 head's codes are at most 258).
+     * acc[n·OC + o] = Σ_c w[o·C + c]·x[n·C + c] for n < N and o in part p's block, exactly; |x| ≤ the constructor's
+     * xMax (not checked here: the int8 head's codes are within its activation levels).
      */
     public void run(int p, int[] acc, short[] x, int N) {
         if (x.length < (long) N * C || acc.length < (long) N * OC) {
@@ -175,9 +183,9 @@ public final class DnnlInt8 {
     private final class Worker {
         final dnnl_stream stream = new dnnl_stream();
         final Map<Long, Prepared> prepared = new HashMap<>();
-        final BytePointer src = new BytePointer(2L * CHUNK * C);
+        final BytePointer src = new BytePointer((long) split * CHUNK * C);
         IntPointer dst = new IntPointer(0L);
-        byte[] srcRows = new byte[2 * CHUNK * C];
+        byte[] srcRows = new byte[split * CHUNK * C];
         int[] dstRows = new int[0];
 
         Worker() {
@@ -186,7 +194,7 @@ public final class DnnlInt8 {
 
         void run(int p, int[] acc, short[] x, int N) {
             int o0 = from[p], n = from[p + 1] - o0;
-            int need = 2 * Math.min(N, CHUNK) * n; // decoding's one row needs 2·n, not the 2·CHUNK·n of a long prompt
+            int need = split * Math.min(N, CHUNK) * n; // decoding's one row needs split·n, not split·CHUNK·n
             if (dst.capacity() < need) {
                 dst = new IntPointer((long) need);
             }
@@ -196,22 +204,32 @@ public final class DnnlInt8 {
             for (int r0 = 0; r0 < N; r0 += CHUNK) {
                 int rows = Math.min(CHUNK, N - r0);
                 for (int r = 0; r < rows; r++) {
-                    int xo = (r0 + r) * C, hi = 2 * r * C, lo = hi + C;
+                    int xo = (r0 + r) * C, hi = split * r * C, lo = hi + C;
+                    if (split == 1) {
+                        for (int c = 0; c < C; c++) {
+                            srcRows[hi + c] = (byte) x[xo + c];
+                        }
+                        continue;
+                    }
                     for (int c = 0; c < C; c++) {
                         int v = x[xo + c];
                         srcRows[hi + c] = (byte) (v >> 2);
                         srcRows[lo + c] = (byte) (v & 3);
                     }
                 }
-                src.position(0).put(srcRows, 0, 2 * rows * C);
-                Prepared pr = prepared.computeIfAbsent(((long) p << 32) | rows, k -> new Prepared(p, 2 * rows));
+                src.position(0).put(srcRows, 0, split * rows * C);
+                Prepared pr = prepared.computeIfAbsent(((long) p << 32) | rows, k -> new Prepared(p, split * rows));
                 check(dnnl_memory_set_data_handle(pr.src, src), "dnnl_memory_set_data_handle");
                 check(dnnl_memory_set_data_handle(pr.dst, dst), "dnnl_memory_set_data_handle");
                 check(dnnl_primitive_execute(pr.prim, stream, 3, pr.args), "dnnl_primitive_execute (s8 matmul)");
                 check(dnnl_stream_wait(stream), "dnnl_stream_wait");
-                dst.position(0).get(dstRows, 0, 2 * rows * n);
+                dst.position(0).get(dstRows, 0, split * rows * n);
                 for (int r = 0; r < rows; r++) {
-                    int a = (r0 + r) * OC + o0, hi = 2 * r * n, lo = hi + n;
+                    int a = (r0 + r) * OC + o0, hi = split * r * n, lo = hi + n;
+                    if (split == 1) {
+                        System.arraycopy(dstRows, hi, acc, a, n);
+                        continue;
+                    }
                     for (int o = 0; o < n; o++) {
                         acc[a + o] = 4 * dstRows[hi + o] + dstRows[lo + o];
                     }

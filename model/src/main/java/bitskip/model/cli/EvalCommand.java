@@ -14,6 +14,7 @@ import bitskip.model.eval.Perplexity;
 import bitskip.model.infer.DeployFile;
 import bitskip.model.infer.DeployedPerplexity;
 import bitskip.model.infer.InferenceModel;
+import bitskip.model.infer.LmHead;
 import bitskip.model.infer.Parallel;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.Locale;
@@ -135,7 +136,7 @@ public final class EvalCommand implements Callable<Integer> {
         EvalText t = text != null
                 ? EvalText.file(text, c.ctx(), c.vocabSize(), System.err::println)
                 : EvalText.wikiText2(data, split, c.ctx(), c.vocabSize(), System.err::println);
-        String head = m.head().format.id + " head";
+        String head = m.head().describe();
         System.err.println("evaluating " + model + " (" + head + ", " + par.threads() + " threads) on " + t.name());
         long t0 = System.nanoTime();
         Perplexity p = DeployedPerplexity.measure(m, t.blocks(), B, batches, !noExits, System.err::println);
@@ -157,7 +158,11 @@ public final class EvalCommand implements Callable<Integer> {
         }
         System.out.print(s);
         ObjectNode j = Configs.JSON.createObjectNode();
-        j.put("model", model.toString()).put("head", m.head().format.id).put("text", t.name()).put("tokens", p.tokens())
+        j.put("model", model.toString()).put("head", m.head().format.id);
+        if (m.head().format == LmHead.Format.INT8) {
+            j.put("head_activation_levels", m.head().xLevels);
+        }
+        j.put("text", t.name()).put("tokens", p.tokens())
                 .put("batches", p.batches()).put("batch_size", p.batchSize());
         j.putObject("ppl").put(Perplexity.TOKEN_WEIGHTED, p.ppl()).put(Perplexity.MEAN_OF_BATCH_MEANS, p.pplBatchMean());
         j.put("loss", p.loss());

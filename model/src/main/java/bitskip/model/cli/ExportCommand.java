@@ -36,6 +36,11 @@ public final class ExportCommand implements Callable<Integer> {
                     + "perplexity cost: bitskip eval --model). Default: ${DEFAULT-VALUE}.")
     String head;
 
+    @Option(names = "--head-activation-bits", defaultValue = "9",
+            description = "int8 head: bits of its input rows' codes, 9 (±255) or 8 (±127: oneDNN multiplies them in half "
+                    + "the instructions; its perplexity cost: bitskip eval --model). Default: ${DEFAULT-VALUE}.")
+    int headActivationBits;
+
     @Option(names = "--draft-tokens", defaultValue = "0",
             description = "Store a draft head of the N most frequent tokens of the training text for "
                     + "self-speculation (0 = none). Default: ${DEFAULT-VALUE}.")
@@ -52,6 +57,10 @@ public final class ExportCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         DeployFile.Packing p = DeployFile.Packing.of(packing);
         LmHead.Format hf = LmHead.Format.of(head);
+        int xLevels = LmHead.activationLevels(headActivationBits);
+        if (hf == LmHead.Format.F32 && headActivationBits != 9) {
+            throw new IllegalArgumentException("--head-activation-bits " + headActivationBits + " applies to --head int8, not f32");
+        }
         if (draftTokens < 0) {
             throw new IllegalArgumentException("--draft-tokens must be >= 0, got " + draftTokens);
         }
@@ -61,7 +70,7 @@ public final class ExportCommand implements Callable<Integer> {
         if (data != null && train != null) {
             throw new IllegalArgumentException("give --data DIR (WikiText-2) or --train FILE, not both");
         }
-        InferenceModel m = DeployFile.fromCheckpoint(checkpoint, Parallel.serial()).withHead(hf);
+        InferenceModel m = DeployFile.fromCheckpoint(checkpoint, Parallel.serial()).withHead(hf, xLevels);
         DeployFile.DraftSource source = null;
         if (draftTokens > 0) {
             Tokenizer tok = Tokenizer.gpt2();
@@ -76,8 +85,9 @@ public final class ExportCommand implements Callable<Integer> {
             m = m.withDraft(draft);
         }
         DeployFile.write(m, out, p, source);
-        System.err.printf(Locale.ROOT, "exported %s -> %s (%s, %d layers, %.2f MB of packed ternary weights, %s head %.2f MB%s, file %.2f MB)%n",
+        System.err.printf(Locale.ROOT, "exported %s -> %s (%s, %d layers, %.2f MB of packed ternary weights, %s head %.2f MB%s%s, file %.2f MB)%n",
                 checkpoint, out, p.scheme, m.layers(), m.packedBytes() / 1e6, hf.id, m.head().bytes() / 1e6,
+                hf == LmHead.Format.INT8 ? " with " + headActivationBits + "-bit activations" : "",
                 source == null ? "" : String.format(Locale.ROOT, ", draft head of %d tokens covering %.1f%% of %s",
                         draftTokens, 100 * source.coverage(), source.text()),
                 Files.size(out) / 1e6);

@@ -156,8 +156,8 @@ public final class GenerateCommand implements Callable<Integer> {
             System.err.println("bitskip: generation stopped after " + made + " of " + maxTokens + " tokens: the context of "
                     + m.ctx() + " positions is full (the prompt took " + ids.length + ")");
         }
-        System.err.println(r.stats().summary(st.name(), L) + "; " + par.threads() + " threads; " + m.head().format.id
-                + " head" + (m.head().format == LmHead.Format.INT8 ? " on " + LmHead.Int8Kernel.chosen().name().toLowerCase(Locale.ROOT) : "")
+        System.err.println(r.stats().summary(st.name(), L) + "; " + par.threads() + " threads; " + m.head().describe()
+                + (m.head().format == LmHead.Format.INT8 ? " on " + LmHead.Int8Kernel.chosen().name().toLowerCase(Locale.ROOT) : "")
                 + (useDraft ? ", draft head of " + m.draft().size() + " tokens" : ""));
         return 0;
     }

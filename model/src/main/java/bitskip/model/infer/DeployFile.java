@@ -119,7 +119,7 @@ public final class DeployFile {
         if (h.format == LmHead.Format.F32) {
             putFloats(b, crc, InferenceModel.HEAD_WEIGHT, new int[] {h.rows, h.C}, h.weights());
         } else {
-            head.put("weight_levels", LmHead.W_LEVELS).put("activation_levels", LmHead.X_LEVELS);
+            head.put("weight_levels", LmHead.W_LEVELS).put("activation_levels", h.xLevels);
             b.putBytes(HEAD_INT8, new int[] {h.rows, h.C}, h.codes());
             crc.put(HEAD_INT8, crc32c(h.codes()));
             putFloats(b, crc, HEAD_SCALE, new int[] {h.rows}, h.scales());
@@ -232,7 +232,11 @@ public final class DeployFile {
                     + " is not a head format (known: f32, int8)");
         }
         requireInt(h, file, "weight_levels", LmHead.W_LEVELS);
-        requireInt(h, file, "activation_levels", LmHead.X_LEVELS);
+        int xLevels = intField(h, file, HEAD_KEY, "activation_levels");
+        if (xLevels != LmHead.activationLevels(9) && xLevels != LmHead.activationLevels(8)) {
+            throw new IllegalArgumentException(file + ": metadata " + HEAD_KEY + " field activation_levels = " + xLevels
+                    + ", but this build computes the int8 head with 255 (9-bit) or 127 (8-bit) activation codes");
+        }
         st.requireShape(HEAD_INT8, V, C);
         byte[] q = st.bytes(HEAD_INT8);
         for (int i = 0; i < q.length; i++) {
@@ -250,7 +254,7 @@ public final class DeployFile {
         }
         expected.add(HEAD_INT8);
         expected.add(HEAD_SCALE);
-        return LmHead.int8(q, scale, V, C);
+        return LmHead.int8(q, scale, V, C, xLevels);
     }
 
     private static void requireInt(JsonNode h, Path file, String field, int want) {

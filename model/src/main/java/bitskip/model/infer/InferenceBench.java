@@ -39,7 +39,7 @@ import java.util.SplittableRandom;
  * </ol>
  * Arguments: {@code [--presets tiny,small,paper-85m] [--tokens N] [--alternations A] [--gemv-rows R --gemv-cols C]
  * [--gemv-rounds K] [--no-memory] [--model FILE [--baseline FILE] [--prompt-ids 1,2,3 | --prompts FILE] [--only TEXT]]
- * [--threads T]}.
+ * [--threads T] [--head-activation-bits 9|8]} (the last: the int8 head's input codes in {@code memory} and {@code decode}).
  */
 public final class InferenceBench {
     private InferenceBench() {}
@@ -51,6 +51,7 @@ public final class InferenceBench {
         Path model = null, baseline = null, prompts = null;
         String promptIds = null, only = "";
         boolean skipMemory = false;
+        int xLevels = LmHead.X_LEVELS;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--presets" -> presets = args[++i];
@@ -66,6 +67,7 @@ public final class InferenceBench {
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--no-memory" -> skipMemory = true;
                 case "--only" -> only = args[++i];
+                case "--head-activation-bits" -> xLevels = LmHead.activationLevels(Integer.parseInt(args[++i]));
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -73,11 +75,11 @@ public final class InferenceBench {
         System.out.printf(Locale.ROOT, "machine: %d cores, %s, threads %d%n", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.vm.name") + " " + System.getProperty("java.version"), threads);
         if (!skipMemory) {
-            memory(rows, cols, rounds, par);
+            memory(rows, cols, rounds, xLevels, par);
         }
         if (!presets.isEmpty()) {
             for (String p : presets.split(",")) {
-                decode(p, tokens, alternations, par);
+                decode(p, tokens, alternations, xLevels, par);
             }
         }
         if (model != null) {
@@ -109,7 +111,7 @@ public final class InferenceBench {
     record Op(Runnable run, double bytes) {}
 
     /** GEMVs, copy and read in paired rounds (see the class comment); prints one line per round and a summary. */
-    static void memory(int rows, int cols, int rounds, Parallel par) {
+    static void memory(int rows, int cols, int rounds, int xLevels, Parallel par) {
         if (rounds < 1) {
             throw new IllegalArgumentException("--gemv-rounds must be at least 1, got " + rounds);
         }
@@ -119,7 +121,7 @@ public final class InferenceBench {
         List<String> names = new ArrayList<>(List.of("ternary gemv"));
         for (LmHead.Int8Kernel k : LmHead.Int8Kernel.chosen() == LmHead.Int8Kernel.ONEDNN
                 ? new LmHead.Int8Kernel[] {LmHead.Int8Kernel.ONEDNN, LmHead.Int8Kernel.JAVA} : new LmHead.Int8Kernel[] {LmHead.Int8Kernel.JAVA}) {
-            gemvs.add(int8HeadOp(rows, cols, par, k));
+            gemvs.add(int8HeadOp(rows, cols, xLevels, par, k));
             names.add("int8 head gemv (" + k.name().toLowerCase(Locale.ROOT) + ")");
         }
         int G = gemvs.size();
@@ -244,10 +246,10 @@ public final class InferenceBench {
     }
 
     /**
-     * One int8 head GEMV ({@link LmHead#forward}: the input row's 9-bit quantization, the int8 products, the
+     * One int8 head GEMV ({@link LmHead#forward}: the input row's quantization to ±xLevels, the int8 products, the
      * per-row scaling) of a random OC × C int8 matrix; bytes = codes and scales.
      */
-    static Op int8HeadOp(int OC, int C, Parallel par, LmHead.Int8Kernel kernel) {
+    static Op int8HeadOp(int OC, int C, int xLevels, Parallel par, LmHead.Int8Kernel kernel) {
         SplittableRandom r = new SplittableRandom(2);
         byte[] q = new byte[OC * C];
         for (int i = 0; i < q.length; i++) {
@@ -258,7 +260,7 @@ public final class InferenceBench {
         for (int i = 0; i < C; i++) {
             x[i] = (float) r.nextGaussian();
         }
-        LmHead h = LmHead.int8(q, scale, OC, C);
+        LmHead h = LmHead.int8(q, scale, OC, C, xLevels);
         return new Op(() -> h.forward(out, x, 0, 1, par, kernel), h.bytes());
     }
 
@@ -294,9 +296,9 @@ public final class InferenceBench {
      * Decode speed of a random-initialized preset with the float head and with the int8 head, alternating in
      * one process: each of `alternations` pairs is the median of RUNS generations of each.
      */
-    static void decode(String preset, int tokens, int alternations, Parallel par) {
+    static void decode(String preset, int tokens, int alternations, int xLevels, Parallel par) {
         long t0 = System.nanoTime();
-        InferenceModel f32 = randomModel(preset, par), int8 = f32.withHead(LmHead.Format.INT8);
+        InferenceModel f32 = randomModel(preset, par), int8 = f32.withHead(LmHead.Format.INT8, xLevels);
         int[] prompt = new int[16];
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = 100 + 37 * i;
@@ -306,8 +308,9 @@ public final class InferenceBench {
             Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null);
             Generator.generate(m, prompt, max, Strategies.full(), Sampler.greedy(), -1, 16, null);
         }
-        System.out.printf(Locale.ROOT, "decode %s (random init, %.1f MB packed ternary; head %.1f MB float, %.1f MB int8; setup %.1f s)%n",
-                preset, f32.packedBytes() / 1e6, f32.head.bytes() / 1e6, int8.head.bytes() / 1e6, (System.nanoTime() - t0) / 1e9);
+        System.out.printf(Locale.ROOT, "decode %s (random init, %.1f MB packed ternary; head %.1f MB float, %.1f MB int8 with "
+                        + "activation codes of ±%d; setup %.1f s)%n", preset, f32.packedBytes() / 1e6, f32.head.bytes() / 1e6,
+                int8.head.bytes() / 1e6, xLevels, (System.nanoTime() - t0) / 1e9);
         for (int a = 0; a < alternations; a++) {
             Generator.Result rf = median(f32, prompt, max, Strategies.full());
             Generator.Result ri = median(int8, prompt, max, Strategies.full());
@@ -440,7 +443,7 @@ public final class InferenceBench {
         for (DecodingStrategy st : all) {
             Sweep.of(m, prompts.subList(0, 1), tokens, st);
         }
-        String heads = m.head.format.id + " head" + (draft ? ", draft head of " + m.draft.size() + " tokens" : "");
+        String heads = m.head.describe() + (draft ? ", draft head of " + m.draft.size() + " tokens" : "");
         Sweep base = Sweep.of(m, prompts, tokens, Strategies.full());
         Sweep otherBase = other == null ? null : Sweep.of(other, prompts, tokens, Strategies.full());
         System.out.printf(Locale.ROOT, "sweep baseline full (%s): decode %.1f tok/s (%d prompts, up to %d tokens each, median of %d runs); %s%n",

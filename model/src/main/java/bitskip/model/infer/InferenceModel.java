@@ -141,9 +141,14 @@ public final class InferenceModel {
         return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, exitHeads, head, draft, p);
     }
 
-    /** This model with its LM head in format f (int8: quantized per row; the draft head follows). */
+    /** This model with its LM head in format f (int8: quantized per row, 9-bit activations; the draft head follows). */
     public InferenceModel withHead(LmHead.Format f) {
-        LmHead h = head.as(f);
+        return withHead(f, LmHead.X_LEVELS);
+    }
+
+    /** This model with its LM head in format f, an int8 head's input rows coded with xLevels (255 or 127). */
+    public InferenceModel withHead(LmHead.Format f, int xLevels) {
+        LmHead h = head.as(f, xLevels);
         return new InferenceModel(config, wte, wpe, layers, finalNormW, finalNormB, exitHeads, h,
                 draft == null ? null : new DraftHead(draft.ids, h), par);
     }

@@ -12,9 +12,10 @@ import java.util.Locale;
  *       and sums in a fixed order per row);</li>
  *   <li>{@link Format#INT8}: per-row symmetric int8 weights, q = rint(127·w / max|w_row|) with the row's
  *       scale max|w_row| / 127 (one float per row), a quarter of the bytes. The input row is quantized per
- *       row to codes of ±{@link #X_LEVELS} (absmax, 9 bits, finer than the projections' 8), the integer dot
- *       products are exact ({@link PackedGemm#int8}), and each logit is rounded once:
- *       logit = acc · (s_x / 255) · scale_row. Bit-identical to the scalar reference
+ *       row to codes of ±{@link #xLevels} (absmax; 255, 9 bits, finer than the projections' 8, or 127, 8 bits,
+ *       which oneDNN multiplies in half the instructions), the integer dot products are exact
+ *       ({@link PackedGemm#int8}), and each logit is rounded once: logit = acc · (s_x / xLevels) · scale_row.
+ *       Bit-identical to the scalar reference
  *       {@link Int8Head#forward}. The integer products run on one of two {@link Int8Kernel}s, with the same
  *       bits.</li>
  * </ul>
@@ -83,15 +84,26 @@ public final class LmHead {
         }
     }
 
-    /** Activation levels of the int8 head: codes in [-255, 255] (see {@link PackedGemm#INT8_X_MAX}). */
+    /** Default activation levels of the int8 head: codes in [-255, 255] (see {@link PackedGemm#INT8_X_MAX}). */
     public static final int X_LEVELS = Int8Head.X_LEVELS;
-    /** {@link RowOps#quantize}'s bits for {@link #X_LEVELS} (2^(9-1) - 1 = 255). */
-    private static final int X_BITS = 9;
     /** Weight levels of the int8 head. */
     public static final int W_LEVELS = Int8Head.W_LEVELS;
 
+    /** The activation levels of codes of the given bits: 9 → 255 (the default), 8 → 127. */
+    public static int activationLevels(int bits) {
+        if (bits == 9) {
+            return Int8Head.X_LEVELS;
+        }
+        if (bits == 8) {
+            return Int8Head.X_LEVELS_8;
+        }
+        throw new IllegalArgumentException("int8 head activation bits = " + bits + "; known: 8 (codes of ±127) and 9 (±255)");
+    }
+
     public final Format format;
     public final int rows, C;
+    /** INT8: the input rows' code levels, 255 (9 bits) or 127 (8 bits); 0 for F32. */
+    public final int xLevels;
     /** F32: rows × C weights; null for INT8. */
     final float[] w;
     /** INT8: rows × C codes and one scale per row; null for F32. */
@@ -100,7 +112,7 @@ public final class LmHead {
     /** INT8 on {@link Int8Kernel#ONEDNN}: oneDNN's copy of the codes, made by the first product that needs it. */
     private volatile DnnlInt8 onednn;
 
-    private LmHead(Format format, int rows, int C, float[] w, byte[] q, float[] scale) {
+    private LmHead(Format format, int rows, int C, float[] w, byte[] q, float[] scale, int xLevels) {
         if (rows < 1 || C < 1) {
             throw new IllegalArgumentException("a head needs rows >= 1 and C >= 1, got " + rows + " x " + C);
         }
@@ -110,16 +122,18 @@ public final class LmHead {
         this.w = w;
         this.q = q;
         this.scale = scale;
+        this.xLevels = xLevels;
     }
 
     public static LmHead f32(float[] w, int rows, int C) {
         if (w.length != (long) rows * C) {
             throw new IllegalArgumentException("head weights hold " + w.length + " floats, expected " + rows + " x " + C);
         }
-        return new LmHead(Format.F32, rows, C, w, null, null);
+        return new LmHead(Format.F32, rows, C, w, null, null, 0);
     }
 
-    public static LmHead int8(byte[] q, float[] scale, int rows, int C) {
+    /** An int8 head of codes q (rows × C), per-row scales and activation levels 255 or 127. */
+    public static LmHead int8(byte[] q, float[] scale, int rows, int C, int xLevels) {
         if (q.length != (long) rows * C || scale.length != rows) {
             throw new IllegalArgumentException("int8 head holds " + q.length + " codes and " + scale.length
                     + " scales, expected " + rows + " x " + C + " and " + rows);
@@ -127,26 +141,43 @@ public final class LmHead {
         if (C >= 65536) {
             throw new IllegalArgumentException("int8 head: C = " + C + " is too wide for exact int32 sums");
         }
-        return new LmHead(Format.INT8, rows, C, null, q, scale);
+        if (xLevels != Int8Head.X_LEVELS && xLevels != Int8Head.X_LEVELS_8) {
+            throw new IllegalArgumentException("int8 head activation levels = " + xLevels + "; known: 255 (9 bits) and 127 (8 bits)");
+        }
+        return new LmHead(Format.INT8, rows, C, null, q, scale, xLevels);
     }
 
-    /** The int8 form of float weights: per row, scale = max|w| / 127 and q = rint(w / scale) ({@link Int8Head#quantize}). */
-    public static LmHead quantize(float[] w, int rows, int C) {
+    /**
+     * The int8 form of float weights: per row, scale = max|w| / 127 and q = rint(w / scale) ({@link Int8Head#quantize}),
+     * its input rows coded with xLevels.
+     */
+    public static LmHead quantize(float[] w, int rows, int C, int xLevels) {
         byte[] q = new byte[rows * C];
         float[] scale = new float[rows];
         Int8Head.quantize(q, scale, w, rows, C);
-        return int8(q, scale, rows, C);
+        return int8(q, scale, rows, C, xLevels);
     }
 
-    /** This head in format f: itself, or its int8 quantization (an int8 head cannot go back to float). */
+    /** This head in format f: itself, or its int8 quantization with 9-bit activations. */
     public LmHead as(Format f) {
-        if (f == format) {
-            return this;
+        return as(f, X_LEVELS);
+    }
+
+    /**
+     * This head in format f, an int8 head with activation levels xLevels (ignored for F32): itself, its int8
+     * quantization, or its codes with other activation levels (an int8 head cannot go back to float).
+     */
+    public LmHead as(Format f, int xLevels) {
+        if (f == Format.F32) {
+            if (format == Format.F32) {
+                return this;
+            }
+            throw new IllegalArgumentException("an int8 head cannot be turned back into a float head");
         }
-        if (f == Format.INT8) {
-            return quantize(w, rows, C);
+        if (format == Format.F32) {
+            return quantize(w, rows, C, xLevels);
         }
-        throw new IllegalArgumentException("an int8 head cannot be turned back into a float head");
+        return xLevels == this.xLevels ? this : int8(q, scale, rows, C, xLevels);
     }
 
     /** A head of the given rows of this one, in this format (ids ascending, each in [0, rows)). */
@@ -170,7 +201,12 @@ public final class LmHead {
             System.arraycopy(q, ids[i] * C, sub, i * C, C);
             s[i] = scale[ids[i]];
         }
-        return int8(sub, s, ids.length, C);
+        return int8(sub, s, ids.length, C, xLevels);
+    }
+
+    /** "f32 head", or "int8 head with 9-bit activations" (or 8-bit): for reports. */
+    public String describe() {
+        return format == Format.F32 ? "f32 head" : "int8 head with " + (xLevels == Int8Head.X_LEVELS ? 9 : 8) + "-bit activations";
     }
 
     /** Bytes of weights (and scales) one pass over this head reads. */
@@ -217,8 +253,9 @@ public final class LmHead {
         short[] xq = sc.xq;
         int[] acc = sc.acc;
         float[] f = new float[N];
+        int bits = xLevels == Int8Head.X_LEVELS ? 9 : 8; // RowOps.quantize's levels are 2^(bits-1) - 1
         for (int n = 0; n < N; n++) {
-            f[n] = RowOps.quantize(xq, n * C, C, x, xOff + n * C, C, X_BITS) / X_LEVELS;
+            f[n] = RowOps.quantize(xq, n * C, C, x, xOff + n * C, C, bits) / xLevels;
         }
         if (kernel == Int8Kernel.ONEDNN) {
             // each thread scales the logits of its own column block right after its product
@@ -256,7 +293,7 @@ public final class LmHead {
             synchronized (this) {
                 d = onednn;
                 if (d == null) {
-                    onednn = d = new DnnlInt8(q, rows, C, threads);
+                    onednn = d = new DnnlInt8(q, rows, C, threads, xLevels);
                 }
             }
         }
@@ -283,7 +320,7 @@ public final class LmHead {
 
     /** Whether two heads hold the same format, shape and bits (for tests). */
     boolean sameAs(LmHead o) {
-        return format == o.format && rows == o.rows && C == o.C && Arrays.equals(w, o.w) && Arrays.equals(q, o.q)
-                && Arrays.equals(scale, o.scale);
+        return format == o.format && rows == o.rows && C == o.C && xLevels == o.xLevels && Arrays.equals(w, o.w)
+                && Arrays.equals(q, o.q) && Arrays.equals(scale, o.scale);
     }
 }

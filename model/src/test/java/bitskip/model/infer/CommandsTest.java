@@ -113,18 +113,24 @@ class CommandsTest {
             Checkpoints.saveModel(train, ckpt, 0);
             Files.writeString(text, "The history of the city is the history of its people and of the river.\n".repeat(12)
                     + "A second line, with other words: bridges, markets, and the old town hall.\n".repeat(5));
-            String[] r = run(new ExportCommand(), "--checkpoint", ckpt.toString(), "--out", out.toString(), "--head", "int8",
-                    "--draft-tokens", "20", "--train", text.toString());
+            String[] r = run(new ExportCommand(), "--checkpoint", ckpt.toString(), "--out", out.toString(), "--head", "f32",
+                    "--head-activation-bits", "8");
+            assertEquals("2", r[0]);
+            assertTrue(r[1].contains("--head-activation-bits 8 applies to --head int8, not f32"), r[1]);
+            r = run(new ExportCommand(), "--checkpoint", ckpt.toString(), "--out", out.toString(), "--head", "int8",
+                    "--head-activation-bits", "8", "--draft-tokens", "20", "--train", text.toString());
             assertEquals("0", r[0], r[1]);
-            assertTrue(r[1].contains("int8 head") && r[1].contains("draft head of 20 tokens covering"), r[1]);
+            assertTrue(r[1].contains("int8 head") && r[1].contains("with 8-bit activations")
+                    && r[1].contains("draft head of 20 tokens covering"), r[1]);
             InferenceModel m = DeployFile.read(out, Parallel.serial());
             assertEquals(LmHead.Format.INT8, m.head().format);
+            assertEquals(127, m.head().xLevels);
             assertEquals(20, m.draft().size());
 
             r = run(new GenerateCommand(), "--model", out.toString(), "--prompt", "The history of", "--strategy",
                     "self-speculative", "--exit-layer", "1", "--drafts", "3", "--max-tokens", "8");
             assertEquals("0", r[0], r[1]);
-            assertTrue(r[1].contains("int8 head on " + LmHead.Int8Kernel.chosen().name().toLowerCase(java.util.Locale.ROOT)
+            assertTrue(r[1].contains("int8 head with 8-bit activations on " + LmHead.Int8Kernel.chosen().name().toLowerCase(java.util.Locale.ROOT)
                     + ", draft head of 20 tokens") && r[1].contains("draft-head passes"), r[1]);
 
             Path json = dir.resolve("e.json");
@@ -133,6 +139,7 @@ class CommandsTest {
             assertEquals("0", r[0], r[1]);
             var j = Configs.JSON.readTree(json.toFile());
             assertEquals("int8", j.get("head").asText());
+            assertEquals(127, j.get("head_activation_levels").asInt());
             assertEquals(c.nLayers(), j.get("exits").size());
             assertTrue(j.get("ppl").get("token_weighted").asDouble() > 1);
 

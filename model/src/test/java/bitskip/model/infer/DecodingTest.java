@@ -122,16 +122,18 @@ class DecodingTest {
     void greedySelfSpeculationWithTheInt8AndDraftHeadsEqualsGreedyFullModel() {
         int drafted = 0, accepted = 0;
         for (InferenceModel base : new InferenceModel[] {trained, random, adapted, lowRanked}) {
-            for (LmHead.Format f : LmHead.Format.values()) {
+            for (int levels : new int[] {0, LmHead.X_LEVELS, LmHead.activationLevels(8)}) { // f32, int8 with 9- and 8-bit codes
+                LmHead.Format f = levels == 0 ? LmHead.Format.F32 : LmHead.Format.INT8;
                 for (int vd : new int[] {0, 6, 40}) {
-                    InferenceModel m = base.withHead(f).withDraft(vd == 0 ? null : draftIds(base, vd));
+                    InferenceModel m = base.withHead(f, levels == 0 ? LmHead.X_LEVELS : levels)
+                            .withDraft(vd == 0 ? null : draftIds(base, vd));
                     for (long seed : new long[] {0, 1}) {
                         int[] p = prompt(3 + (int) seed * 4, seed);
                         int[] full = greedy(m, p, 30, Strategies.full());
                         for (int[] ek : new int[][] {{1, 1}, {1, 3}, {2, 5}, {1, 8}}) {
                             var r = Generator.generate(m, p, 30, Strategies.selfSpeculative(ek[0], ek[1]), Sampler.greedy(),
                                     -1, 4, null);
-                            String what = f + " head, draft " + vd + ", E=" + ek[0] + " K=" + ek[1] + " prompt " + seed;
+                            String what = m.head().describe() + ", draft " + vd + ", E=" + ek[0] + " K=" + ek[1] + " prompt " + seed;
                             assertArrayEquals(full, r.tokens(), what);
                             DecodeStats st = r.stats();
                             long draftsFromHead = vd == 0 ? st.drafted : 0;

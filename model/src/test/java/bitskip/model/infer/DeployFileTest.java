@@ -130,6 +130,23 @@ class DeployFileTest {
         }
     }
 
+    @Test
+    void anInt8HeadWithEightBitActivationsRoundTripsWithItsLevels() throws IOException {
+        InferenceModel m = model.withHead(LmHead.Format.INT8, LmHead.activationLevels(8)).withDraft(new int[] {0, 3, 9});
+        Path file = dir.resolve("a8.bitskip");
+        DeployFile.write(m, file, DeployFile.Packing.I2);
+        InferenceModel back = DeployFile.read(file, Parallel.serial());
+        assertTrue(DeployFile.sameWeights(m, back));
+        assertEquals(127, back.head().xLevels);
+        assertTrue(SafeTensors.read(file).metadata().get(DeployFile.HEAD_KEY).contains("\"activation_levels\":127"));
+        // the same codes as the 9-bit head of the same weights; only the activations' levels differ
+        LmHead nine = model.withHead(LmHead.Format.INT8).head();
+        assertArrayEquals(nine.codes(), back.head().codes());
+        assertFalse(nine.sameAs(back.head()));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LmHead.activationLevels(7));
+        assertEquals("int8 head activation bits = 7; known: 8 (codes of ±127) and 9 (±255)", e.getMessage());
+    }
+
     /** Writes file again with the tensor name replaced by data (its checksum updated unless keepChecksum). */
     static void rewrite(Path file, String name, Object data, boolean keepChecksum, UnaryOperator<Map<String, String>> meta)
             throws IOException {
@@ -256,6 +273,14 @@ class DeployFileTest {
             return m;
         });
         assertEquals(file + ": metadata bitskip.head must be a JSON object, got [1]", refusal(file));
+
+        file = written("levels.bitskip", LmHead.Format.INT8);
+        rewrite(file, null, null, true, m -> {
+            m.put(DeployFile.HEAD_KEY, m.get(DeployFile.HEAD_KEY).replace("\"activation_levels\":255", "\"activation_levels\":63"));
+            return m;
+        });
+        assertEquals(file + ": metadata bitskip.head field activation_levels = 63, but this build computes the int8 head with "
+                + "255 (9-bit) or 127 (8-bit) activation codes", refusal(file));
 
         file = written("v1.bitskip", LmHead.Format.F32);
         rewrite(file, null, null, true, m -> {

@@ -32,9 +32,12 @@ class DeployedPerplexityTest {
         assertNull(noExits.exitLoss());
         assertEquals(2, noExits.batches());
 
-        Perplexity int8 = DeployedPerplexity.measure(m.withHead(LmHead.Format.INT8), blocks, B, 0, false, null);
-        assertTrue(Math.abs(int8.loss() - got.loss()) < 0.02 * got.loss() && int8.loss() != got.loss(),
-                "the int8 head is close, not equal: " + int8.loss() + " vs " + got.loss());
+        for (int bits : new int[] {9, 8}) {
+            Perplexity int8 = DeployedPerplexity.measure(m.withHead(LmHead.Format.INT8, LmHead.activationLevels(bits)), blocks, B, 0,
+                    false, null);
+            assertTrue(Math.abs(int8.loss() - got.loss()) < 0.02 * got.loss() && int8.loss() != got.loss(),
+                    "the int8 head with " + bits + "-bit activations is close, not equal: " + int8.loss() + " vs " + got.loss());
+        }
     }
 
     @Test

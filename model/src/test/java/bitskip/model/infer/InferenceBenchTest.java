@@ -31,7 +31,7 @@ class InferenceBenchTest {
     @Test
     void zeroRoundsIsRefusedBeforeAllocatingAnything() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> InferenceBench.memory(16, 128, 0, new Parallel(1)));
+                () -> InferenceBench.memory(16, 128, 0, LmHead.X_LEVELS, new Parallel(1)));
         assertEquals("--gemv-rounds must be at least 1, got 0", e.getMessage());
     }
 }

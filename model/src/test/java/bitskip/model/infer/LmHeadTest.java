@@ -33,6 +33,12 @@ class LmHeadTest {
     @EnumSource(LmHead.Int8Kernel.class)
     void int8HeadEqualsTheScalarReferenceBitForBit(LmHead.Int8Kernel kernel) {
         assumeKernel(kernel);
+        for (int levels : new int[] {Int8Head.X_LEVELS, Int8Head.X_LEVELS_8}) {
+            equalsTheScalarReference(kernel, levels);
+        }
+    }
+
+    private static void equalsTheScalarReference(LmHead.Int8Kernel kernel, int levels) {
         Parallel two = new Parallel(2);
         long seed = 1;
         for (int[] s : new int[][] {{1, 32, 67}, {2, 33, 5}, {3, 100, 40}, {5, 256, 300}, {4, 512, 129}, {1, 7, 3}, {7, 65, 31},
@@ -47,23 +53,23 @@ class LmHeadTest {
             byte[] q = new byte[V * C];
             float[] scale = new float[V], ref = new float[N * V], sx = new float[N];
             Int8Head.quantize(q, scale, w, V, C);
-            Int8Head.forward(ref, new int[N * C], sx, x, q, scale, N, C, V);
-            LmHead h = LmHead.quantize(w, V, C);
+            Int8Head.forward(ref, new int[N * C], sx, x, q, scale, N, C, V, levels);
+            LmHead h = LmHead.quantize(w, V, C, levels);
             assertArrayEquals(q, h.codes());
             assertArrayEquals(scale, h.scales());
             assertEquals(0.0f, h.scales()[1], "a row of zeros");
             for (Parallel par : new Parallel[] {Parallel.serial(), two}) {
                 float[] out = new float[N * V];
-                LmHead fresh = LmHead.int8(h.codes(), h.scales(), V, C); // oneDNN's column blocks follow the first pool
+                LmHead fresh = LmHead.int8(h.codes(), h.scales(), V, C, levels); // oneDNN's column blocks follow the first pool
                 fresh.forward(out, x, 0, N, par, kernel);
-                assertArrayEquals(ref, out, kernel + " N " + N + " C " + C + " V " + V + " threads " + par.threads());
+                assertArrayEquals(ref, out, kernel + " levels " + levels + " N " + N + " C " + C + " V " + V + " threads " + par.threads());
             }
             // each row alone gives the same bits as in the batch (rows go in fours, then pairs, then one in the kernel)
             for (int n = 0; n < N; n++) {
                 float[] one = new float[V];
                 h.forward(one, x, n * C, 1, two, kernel);
                 for (int o = 0; o < V; o++) {
-                    assertEquals(ref[n * V + o], one[o], "row " + n);
+                    assertEquals(ref[n * V + o], one[o], "levels " + levels + " row " + n);
                 }
             }
         }
@@ -95,13 +101,25 @@ class LmHeadTest {
             assertExact(acc, w, x, N, C, V, "java C " + C);
             assertEquals(127L * PackedGemm.INT8_X_MAX * C, acc[0]);
             if (DnnlInt8.unavailableReason() == null) {
-                // the same extremes on oneDNN: x = 4·hi + lo with hi at -65 and 64, every part, a row count past CHUNK
-                DnnlInt8 d = new DnnlInt8(w, V, C, 3);
+                // the same extremes on oneDNN: x = 4·hi + lo with hi at -65 and 64, every part
+                DnnlInt8 d = new DnnlInt8(w, V, C, 3, DnnlInt8.X_MAX);
                 int[] acc2 = new int[N * V];
                 for (int p = 0; p < d.parts(); p++) {
                     d.run(p, acc2, x, N);
                 }
                 assertExact(acc2, w, x, N, C, V, "onednn C " + C);
+                // and 8-bit codes at ±127, which go to oneDNN as they are
+                short[] x8 = new short[x.length];
+                for (int i = 0; i < x8.length; i++) {
+                    x8[i] = (short) (127 * Integer.signum(x[i]));
+                }
+                DnnlInt8 d8 = new DnnlInt8(w, V, C, 3, 127);
+                int[] acc8 = new int[N * V];
+                for (int p = 0; p < d8.parts(); p++) {
+                    d8.run(p, acc8, x8, N);
+                }
+                assertExact(acc8, w, x8, N, C, V, "onednn 8-bit C " + C);
+                assertEquals(127L * 127 * C, acc8[0]);
             }
         }
     }
@@ -113,25 +131,29 @@ class LmHeadTest {
         for (int[] s : new int[][] {{1, 1, 1}, {70, 33, 101}, {5, 256, 50257 / 64}, {2, 8191, 3}}) {
             int N = s[0], C = s[1], V = s[2];
             byte[] w = new byte[V * C];
-            short[] x = new short[N * C];
             for (int i = 0; i < w.length; i++) {
                 w[i] = (byte) (r.nextInt(255) - 127);
             }
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (short) (r.nextInt(2 * PackedGemm.INT8_X_MAX + 1) - PackedGemm.INT8_X_MAX);
-            }
-            for (int parts : new int[] {1, 2, 7}) {
-                DnnlInt8 d = new DnnlInt8(w, V, C, parts);
-                assertEquals(Math.min(parts, V), d.parts());
-                int[] acc = new int[N * V];
-                for (int p = d.parts() - 1; p >= 0; p--) {
-                    d.run(p, acc, x, N);
+            for (int xMax : new int[] {PackedGemm.INT8_X_MAX, 127}) { // two source rows per row of codes, or one
+                short[] x = new short[N * C];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (short) (r.nextInt(2 * xMax + 1) - xMax);
                 }
-                assertExact(acc, w, x, N, C, V, "N " + N + " C " + C + " V " + V + " parts " + parts);
+                for (int parts : new int[] {1, 2, 7}) {
+                    DnnlInt8 d = new DnnlInt8(w, V, C, parts, xMax);
+                    assertEquals(Math.min(parts, V), d.parts());
+                    int[] acc = new int[N * V];
+                    for (int p = d.parts() - 1; p >= 0; p--) {
+                        d.run(p, acc, x, N);
+                    }
+                    assertExact(acc, w, x, N, C, V, "N " + N + " C " + C + " V " + V + " parts " + parts + " codes to " + xMax);
+                }
             }
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new DnnlInt8(new byte[5], 2, 3, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new DnnlInt8(new byte[5], 2, 3, 1, 127));
         assertEquals("int8 weights of 5 bytes for 2 x 3 in 1 parts", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new DnnlInt8(new byte[6], 2, 3, 1, DnnlInt8.X_MAX + 1));
+        assertEquals("activation codes up to 512 (int8 products on oneDNN take 1..511)", e.getMessage());
     }
 
     private static void assertExact(int[] acc, byte[] w, short[] x, int N, int C, int V, String what) {
@@ -175,7 +197,7 @@ class LmHeadTest {
     void int8WeightsAreWithinHalfAStepOfTheFloatOnes() {
         int V = 50, C = 96;
         float[] w = gaussian(V * C, 0.2, 3);
-        LmHead h = LmHead.quantize(w, V, C);
+        LmHead h = LmHead.quantize(w, V, C, LmHead.X_LEVELS);
         for (int o = 0; o < V; o++) {
             float max = 0;
             for (int c = 0; c < C; c++) {
