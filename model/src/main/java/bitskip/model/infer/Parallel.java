@@ -51,14 +51,19 @@ public final class Parallel implements AutoCloseable {
 
     /**
      * Runs body over [0, n) in contiguous chunks, in parallel when there is enough work (work = n times the
-     * cost of one row, in multiply-adds).
+     * cost of one row, in multiply-adds). One chunk per thread, not the pool's default of up to four: a decoded
+     * token's weights come from memory (the LM head pushed them out of the caches since the last token), and a
+     * thread that walks one contiguous range keeps the hardware prefetcher's stream, where one that hops between
+     * chunks restarts it per chunk. paper-85m's four ternary GEMVs of a layer, weights cold, two threads: 53 µs in
+     * eight chunks, 41 µs in two. A chunk no thread has claimed yet is still taken by whichever thread is free.
      */
     public void forRange(int n, long work, Range body) {
         if (n < 2 || work < MIN_PARALLEL_WORK) {
             body.run(0, n);
             return;
         }
-        pool.forRange(n, 1, (worker, from, to) -> body.run(from, to));
+        int threads = pool.threads();
+        pool.forRange(n, (n + threads - 1) / threads, (worker, from, to) -> body.run(from, to));
     }
 
     @Override

@@ -32,6 +32,20 @@ class ParallelTest {
     }
 
     @Test
+    void aParallelCallIsOneContiguousChunkPerThread() {
+        try (Parallel par = new Parallel(2)) {
+            int t = par.threads(); // 1 where the machine has one core
+            java.util.List<int[]> chunks = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+            par.forRange(1001, BIG, (from, to) -> chunks.add(new int[] {from, to}));
+            chunks.sort(java.util.Comparator.comparingInt(c -> c[0]));
+            assertEquals(t, chunks.size(), "chunks");
+            for (int i = 0; i < t; i++) { // the pool's bounds: floor(i·n / chunks)
+                assertArrayEquals(new int[] {i * 1001 / t, (i + 1) * 1001 / t}, chunks.get(i), "chunk " + i);
+            }
+        }
+    }
+
+    @Test
     void smallCallsRunOnTheCallingThreadInOnePiece() {
         try (Parallel par = new Parallel(2)) {
             Thread caller = Thread.currentThread();
