@@ -418,7 +418,7 @@ public final class InferenceBench {
         boolean draft = m.draft != null;
         for (int E = 1; E < m.L; E++) {
             all.add(Strategies.fixedExit(E));
-            for (int K : new int[] {2, 4, 8}) {
+            for (int K : new int[] {2, 3, 4, 8}) {
                 all.add(Strategies.selfSpeculative(E, K, true));
                 if (draft) {
                     all.add(Strategies.selfSpeculative(E, K, false));
