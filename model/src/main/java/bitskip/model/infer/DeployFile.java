@@ -233,7 +233,7 @@ public final class DeployFile {
         }
         requireInt(h, file, "weight_levels", LmHead.W_LEVELS);
         int xLevels = intField(h, file, HEAD_KEY, "activation_levels");
-        if (xLevels != LmHead.activationLevels(9) && xLevels != LmHead.activationLevels(8)) {
+        if (!LmHead.knownActivationLevels(xLevels)) {
             throw new IllegalArgumentException(file + ": metadata " + HEAD_KEY + " field activation_levels = " + xLevels
                     + ", but this build computes the int8 head with 255 (9-bit) or 127 (8-bit) activation codes");
         }

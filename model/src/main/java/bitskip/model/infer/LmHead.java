@@ -100,6 +100,16 @@ public final class LmHead {
         throw new IllegalArgumentException("int8 head activation bits = " + bits + "; known: 8 (codes of ±127) and 9 (±255)");
     }
 
+    /** Whether levels are activation levels an int8 head computes with: 255 (9 bits) or 127 (8 bits). */
+    public static boolean knownActivationLevels(int levels) {
+        return levels == Int8Head.X_LEVELS || levels == Int8Head.X_LEVELS_8;
+    }
+
+    /** INT8: the bits of the input rows' codes, 9 or 8 (the inverse of {@link #activationLevels}). */
+    private int activationBits() {
+        return xLevels == Int8Head.X_LEVELS ? 9 : 8;
+    }
+
     public final Format format;
     public final int rows, C;
     /** INT8: the input rows' code levels, 255 (9 bits) or 127 (8 bits); 0 for F32. */
@@ -141,7 +151,7 @@ public final class LmHead {
         if (C >= 65536) {
             throw new IllegalArgumentException("int8 head: C = " + C + " is too wide for exact int32 sums");
         }
-        if (xLevels != Int8Head.X_LEVELS && xLevels != Int8Head.X_LEVELS_8) {
+        if (!knownActivationLevels(xLevels)) {
             throw new IllegalArgumentException("int8 head activation levels = " + xLevels + "; known: 255 (9 bits) and 127 (8 bits)");
         }
         return new LmHead(Format.INT8, rows, C, null, q, scale, xLevels);
@@ -206,7 +216,7 @@ public final class LmHead {
 
     /** "f32 head", or "int8 head with 9-bit activations" (or 8-bit): for reports. */
     public String describe() {
-        return format == Format.F32 ? "f32 head" : "int8 head with " + (xLevels == Int8Head.X_LEVELS ? 9 : 8) + "-bit activations";
+        return format == Format.F32 ? "f32 head" : "int8 head with " + activationBits() + "-bit activations";
     }
 
     /** Bytes of weights (and scales) one pass over this head reads. */
@@ -253,7 +263,7 @@ public final class LmHead {
         short[] xq = sc.xq;
         int[] acc = sc.acc;
         float[] f = new float[N];
-        int bits = xLevels == Int8Head.X_LEVELS ? 9 : 8; // RowOps.quantize's levels are 2^(bits-1) - 1
+        int bits = activationBits(); // RowOps.quantize's levels are 2^(bits-1) - 1
         for (int n = 0; n < N; n++) {
             f[n] = RowOps.quantize(xq, n * C, C, x, xOff + n * C, C, bits) / xLevels;
         }
