@@ -146,6 +146,16 @@ final class EquivalenceChecks {
         c.both(s -> s.be().gemm(new Gemm(M, N, K, 0.5f, new Mat(s.t(a), 3, lda, true), new Mat(s.t(b), 2, ldb, true), 2.0f,
                 new Mat(s.t(cm), 4, ldc, false), null)));
         c.same("gemm (transposed, offsets, alpha, beta)", cm, GEMM);
+        // a long K beside a small C (the LM head's dX shape), which the cpu backend cuts along K: A transposed with
+        // beta 1, then B transposed with beta 0 (C's old values must not leak in), at offsets
+        int Ms = 7, Ns = 5, Ks = 8209;
+        P ka = c.rand("a", 1 + Ks * Ms), kb = c.rand("b", 2 + Ks * Ns), kc = c.rand("c", 3 + Ms * Ns);
+        c.both(s -> s.be().gemm(new Gemm(Ms, Ns, Ks, 0.5f, new Mat(s.t(ka), 1, Ms, true), new Mat(s.t(kb), 2, Ns, false), 1.0f,
+                new Mat(s.t(kc), 3, Ns, false), null)));
+        c.same("gemm split along K (A transposed, beta 1)", kc, GEMM);
+        c.both(s -> s.be().gemm(new Gemm(Ms, Ns, Ks, 1.0f, new Mat(s.t(ka), 1, Ks, false), new Mat(s.t(kb), 2, Ks, true), 0.0f,
+                new Mat(s.t(kc), 3, Ns, false), null)));
+        c.same("gemm split along K (B transposed, beta 0)", kc, GEMM);
     }
 
     static void pointwise(Case c) {
@@ -181,6 +191,11 @@ final class EquivalenceChecks {
         P mask = c.zeros("mask", n), x = c.rand("x", n), out = c.zeros("out", n), d = c.rand("d", n), g = c.rand("g", n);
         c.both(s -> s.be().dropoutMask(s.t(mask), n, 0.1f, 1234L, 77L));
         c.same("dropoutMask", mask, EXACT);
+        // p·2^24 an integer (the boundary case of the cpu backend's integer-to-float comparison), a negative seed, an
+        // offset past 2^32
+        P half = c.zeros("mask", n);
+        c.both(s -> s.be().dropoutMask(s.t(half), n, 0.5f, -987_654_321L, (1L << 40) + 3));
+        c.same("dropoutMask (p = 0.5)", half, EXACT);
         c.both(s -> s.be().dropoutForward(s.t(out), s.t(x), s.t(mask), n));
         c.same("dropoutForward", out, EXACT);
         c.both(s -> s.be().dropoutBackward(s.t(d), s.t(g), s.t(mask), n));

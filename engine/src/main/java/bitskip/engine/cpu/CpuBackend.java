@@ -1,6 +1,8 @@
 package bitskip.engine.cpu;
 
 import bitskip.engine.AdamStep;
+import bitskip.engine.AttentionActs;
+import bitskip.engine.AttentionShape;
 import bitskip.engine.Backend;
 import bitskip.engine.Gemm;
 import bitskip.engine.Heads;
@@ -81,9 +83,9 @@ public final class CpuBackend implements Backend {
         this.memory = new CpuMemory(cx);
         this.elementwise = new CpuElementwise(cx);
         this.reductions = new CpuReductions(cx);
-        this.linear = new CpuLinear(cx);
+        this.linear = new CpuLinear(cx, memory);
         this.norms = new CpuNorms(cx);
-        this.attention = new CpuAttention(cx);
+        this.attention = new CpuAttention(cx, memory);
         this.losses = new CpuLosses(cx);
     }
 
@@ -276,6 +278,25 @@ public final class CpuBackend implements Backend {
     @Override
     public void rope(Tensor out, Tensor inp, Tensor cos, Tensor sin, Heads shape, int pos0, boolean backward) {
         attention.rope(out, inp, cos, sin, shape, pos0, backward);
+    }
+
+    /** In float32, each (sample, head)'s products and softmax on one thread (CpuAttention.forward); same operations. */
+    @Override
+    public void attentionForward(AttentionShape s, AttentionActs a, Tensor work) {
+        if (linear.bf16()) {
+            Backend.super.attentionForward(s, a, work);
+            return;
+        }
+        attention.forward(linear, s, a);
+    }
+
+    @Override
+    public void attentionBackward(AttentionShape s, AttentionActs a, Tensor dout, Tensor dq, Tensor dk, Tensor dv, Tensor work) {
+        if (linear.bf16()) {
+            Backend.super.attentionBackward(s, a, dout, dq, dk, dv, work);
+            return;
+        }
+        attention.backward(linear, s, a, dout, dq, dk, dv);
     }
 
     @Override

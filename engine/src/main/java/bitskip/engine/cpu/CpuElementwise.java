@@ -16,6 +16,7 @@ import bitskip.kernels.Check;
 import bitskip.kernels.Dropout;
 import java.nio.ByteBuffer;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
@@ -219,11 +220,41 @@ final class CpuElementwise {
         CpuTensor m = of(mask).need(n, "n");
         Check.arg(p >= 0.0f && p < 1.0f, "p", p, "dropout probability must be in [0, 1)");
         float keep = 1.0f / (1.0f - p);
+        boolean vector = cx.vector;
         cx.pool.forRange(n, GRAIN, (w, lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
+            int i = lo;
+            if (vector) {
+                i = dropoutMaskVector(m.bb, lo, lo + MASK_LANES.loopBound(hi - lo), p, keep, seed, offset);
+            }
+            for (; i < hi; i++) {
                 m.fb.put(i, Dropout.uniform(seed, offset + i) < p ? 0.0f : keep);
             }
         });
+    }
+
+    /** Counters per step of {@link #dropoutMaskVector}: 64-bit lanes, eight to a 512-bit vector. */
+    private static final jdk.incubator.vector.VectorSpecies<Long> MASK_LANES = LongVector.SPECIES_512;
+    private static final jdk.incubator.vector.VectorSpecies<Float> MASK_FLOATS = FloatVector.SPECIES_256;
+    private static final LongVector MASK_IOTA = LongVector.zero(MASK_LANES).addIndex(1);
+
+    /**
+     * {@link Dropout#uniform}'s splitmix64 on 64-bit lanes for [lo, hi) (whole steps), the same bits as the scalar
+     * loop: the top 24 bits k of each hash, converted to float exactly, compared with p·2^24 (k/2^24 &lt; p exactly
+     * when k &lt; p·2^24, the division by a power of two being exact). The scalar loop spent ~9 ns per element
+     * (58 ms of a 1.05 s small baseline step). Returns hi.
+     */
+    private static int dropoutMaskVector(ByteBuffer m, int lo, int hi, float p, float keep, long seed, long offset) {
+        float threshold = p * 16777216.0f;
+        FloatVector keeps = FloatVector.broadcast(MASK_FLOATS, keep), zeros = FloatVector.zero(MASK_FLOATS);
+        for (int i = lo; i < hi; i += MASK_LANES.length()) {
+            LongVector z = MASK_IOTA.add(offset + i).mul(0x9E3779B97F4A7C15L).add(seed);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31)).lanewise(VectorOperators.LSHR, 40);
+            FloatVector k = (FloatVector) z.convertShape(VectorOperators.L2F, MASK_FLOATS, 0);
+            VectorIO.store(keeps.blend(zeros, k.compare(VectorOperators.LT, threshold)), m, i << 2);
+        }
+        return hi;
     }
 
     /**

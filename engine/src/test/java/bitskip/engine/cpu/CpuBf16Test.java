@@ -93,8 +93,9 @@ class CpuBf16Test {
     void everyLayoutEqualsTheFloat64ProductOfTheRoundedOperands() {
         try (CpuBackend be = bf16Backend(2)) {
             Random r = new Random(11);
-            // M >= N (blocks of rows) and N > M (blocks of columns), both past one 128-row block, K odd
-            for (int[] s : new int[][] {{300, 70, 45}, {40, 290, 33}}) {
+            // M >= N (blocks of rows) and N > M (blocks of columns), both past one 128-row block, K odd; and a small C
+            // beside a long K (cut along K, as the head's dX)
+            for (int[] s : new int[][] {{300, 70, 45}, {40, 290, 33}, {9, 6, 8209}}) {
                 int M = s[0], N = s[1], K = s[2];
                 for (boolean tA : new boolean[] {false, true}) {
                     for (boolean tB : new boolean[] {false, true}) {

@@ -54,7 +54,7 @@ public final class Presets {
                 !ref, 0.5f, ref ? "reference" : "paper",
                 6e-4f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f,
                 ref ? "cosine" : "wsd", -1, 0.2f,
-                ref ? 16 : 128, ref ? 1 : 4, 10_000, 100, 0, ref ? 5 : 3, 0.01f, 7L, 128, "fp32",
+                ref ? 16 : 128, ref ? 1 : 4, 10_000, 100, 0, ref ? 5 : 3, 0.01f, 7L, 512, "fp32",
                 preset, profile, variant);
     }
 

@@ -185,8 +185,9 @@ class ConfigTest {
         }
         assertMessage(() -> Configs.override(base, Map.of("vocab_size", "20000000"), "--set"), "vocab_size");
         assertMessage(() -> Configs.override(base, Map.of("ffn_dim", "1073741824", "batch", "1"), "--set"), "ffn_dim");
-        // the largest tensors of tiny: attention probabilities (128 x 4 x 128^2) and FFN activations (128 x 128 x 512)
-        assertEquals(8_388_608L, base.largestTensor(base.batch()).elements());
+        // the largest tensor of tiny: the LM head's chunk of logits (512 x 50,257), ahead of the attention probabilities
+        // and FFN activations (128 x 4 x 128^2 = 128 x 128 x 512 = 8,388,608)
+        assertEquals(512L * 50_257, base.largestTensor(base.batch()).elements());
         assertTrue(base.largestTensor(1 << 20).elements() > BitSkipConfig.MAX_TENSOR_ELEMENTS);
         assertMessage(() -> base.requireAddressable(1 << 20), "batch");
         // a device with a smaller largest buffer (OpenCL's max alloc) is checked against its own limit
