@@ -15,7 +15,7 @@ import bitskip.engine.Mat;
  * same dot product whichever block or thread computes it, and the blocks are a pure function of the shape
  * and the thread count, so the bits do not depend on the schedule. A bias is first copied into C's rows, then
  * the product added (beta 1): bias + Σ rather than the reference's Σ starting from the bias, within the GEMM
- * tolerance.
+ * tolerance. A product with a small C beside a long K (the LM head's dX) is cut along K instead ({@link #kParts}).
  */
 final class CpuLinear {
     /** Blocks are whole multiples of this many rows (columns), so OpenBLAS's microkernel tiles stay whole. */
@@ -34,7 +34,7 @@ final class CpuLinear {
      * {@link #kParts}); each part's product goes into its own scratch C, and the parts are added in order.
      */
     private static final int K_PART = 4096;
-    /** ... when C has at most this many elements (the scratch holds one C per part). */
+    /** Only a C of at most this many elements is cut along K (the scratch holds one C per part). */
     private static final long K_SPLIT_MAX_C = 1L << 20;
 
     static {
