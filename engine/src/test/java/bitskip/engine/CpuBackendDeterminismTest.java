@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -37,6 +38,30 @@ class CpuBackendDeterminismTest {
                 if (Float.floatToRawIntBits(x[j]) != Float.floatToRawIntBits(y[j])) {
                     assertArrayEquals(x, y, "result #" + i + " differs at [" + j + "]");
                 }
+            }
+        }
+    }
+
+    /**
+     * A product the cpu backend cuts along K (the LM head's dX shape; CpuLinearTest checks that it is): the parts are
+     * a function of K, so one and two threads give the same bits, as for products cut into blocks of C.
+     */
+    @Test
+    void productSplitAlongKGivesTheSameBitsOnOneAndTwoThreads() {
+        int M = 24, N = 40, K = 3 * 4096 + 77;
+        float[][] results = new float[2][];
+        for (int threads = 1; threads <= 2; threads++) {
+            try (CpuBackend be = new CpuBackend(threads, true)) {
+                Random rnd = new Random(7);
+                Tensor g = rand(be, rnd, M * K), w = rand(be, rnd, K * N), dx = rand(be, rnd, M * N);
+                be.gemm(new Gemm(M, N, K, 0.25f, Mat.of(g, K), Mat.of(w, N), 1.0f, Mat.of(dx, N), null));
+                results[threads - 1] = new float[M * N];
+                be.download(dx, results[threads - 1]);
+            }
+        }
+        for (int j = 0; j < M * N; j++) {
+            if (Float.floatToRawIntBits(results[0][j]) != Float.floatToRawIntBits(results[1][j])) {
+                assertArrayEquals(results[0], results[1], "1 and 2 threads differ at [" + j + "]");
             }
         }
     }

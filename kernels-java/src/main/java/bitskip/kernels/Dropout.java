@@ -9,15 +9,18 @@ package bitskip.kernels;
 public final class Dropout {
     private Dropout() {}
 
+    /** splitmix64's counter step (the 64-bit golden ratio) and its finalizer's two multipliers, for vector twins. */
+    public static final long GAMMA = 0x9E3779B97F4A7C15L, MIX1 = 0xBF58476D1CE4E5B9L, MIX2 = 0x94D049BB133111EBL;
+
     /**
      * A uniform number in [0, 1): the splitmix64 finalizer of seed + counter·γ (γ the 64-bit golden ratio,
      * as in {@code java.util.SplittableRandom}), keeping the top 24 bits. 24 bits are exact in a float, so the
      * float kernel and its double twin return the same value.
      */
     public static float uniform(long seed, long counter) {
-        long z = seed + counter * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        long z = seed + counter * GAMMA;
+        z = (z ^ (z >>> 30)) * MIX1;
+        z = (z ^ (z >>> 27)) * MIX2;
         z = z ^ (z >>> 31);
         return (float) (z >>> 40) / 16777216.0f;
     }

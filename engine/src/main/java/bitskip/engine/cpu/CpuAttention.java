@@ -193,14 +193,7 @@ final class CpuAttention {
 
     /** Each thread's two (T, T) blocks of work, at threads·2·T·T floats. */
     private CpuTensor work(int T) {
-        long need = (long) cx.threads * 2 * T * T;
-        if (work == null || work.size() < need) {
-            if (work != null) {
-                work.close();
-            }
-            work = (CpuTensor) memory.alloc("scratch.attention", Math.toIntExact(need));
-        }
-        return work;
+        return work = memory.grown(work, "scratch.attention", (long) cx.threads * 2 * T * T);
     }
 
     /**

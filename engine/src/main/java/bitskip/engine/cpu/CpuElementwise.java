@@ -223,7 +223,7 @@ final class CpuElementwise {
         boolean vector = cx.vector;
         cx.pool.forRange(n, GRAIN, (w, lo, hi) -> {
             int i = lo;
-            if (vector) {
+            if (vector && MASK_VECTOR) {
                 i = dropoutMaskVector(m.bb, lo, lo + MASK_LANES.loopBound(hi - lo), p, keep, seed, offset);
             }
             for (; i < hi; i++) {
@@ -232,6 +232,12 @@ final class CpuElementwise {
         });
     }
 
+    /**
+     * {@link #dropoutMaskVector} only where vectors are 512 bits wide (AVX-512, whose DQ extension multiplies 64-bit
+     * lanes and converts them to float in one instruction each); on narrower vectors the scalar loop runs, not the
+     * Vector API's per-lane fallback for those operations.
+     */
+    private static final boolean MASK_VECTOR = LongVector.SPECIES_PREFERRED.vectorBitSize() >= 512;
     /** Counters per step of {@link #dropoutMaskVector}: 64-bit lanes, eight to a 512-bit vector. */
     private static final jdk.incubator.vector.VectorSpecies<Long> MASK_LANES = LongVector.SPECIES_512;
     private static final jdk.incubator.vector.VectorSpecies<Float> MASK_FLOATS = FloatVector.SPECIES_256;
@@ -247,9 +253,9 @@ final class CpuElementwise {
         float threshold = p * 16777216.0f;
         FloatVector keeps = FloatVector.broadcast(MASK_FLOATS, keep), zeros = FloatVector.zero(MASK_FLOATS);
         for (int i = lo; i < hi; i += MASK_LANES.length()) {
-            LongVector z = MASK_IOTA.add(offset + i).mul(0x9E3779B97F4A7C15L).add(seed);
-            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(0xBF58476D1CE4E5B9L);
-            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(0x94D049BB133111EBL);
+            LongVector z = MASK_IOTA.add(offset + i).mul(Dropout.GAMMA).add(seed);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(Dropout.MIX1);
+            z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(Dropout.MIX2);
             z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31)).lanewise(VectorOperators.LSHR, 40);
             FloatVector k = (FloatVector) z.convertShape(VectorOperators.L2F, MASK_FLOATS, 0);
             VectorIO.store(keeps.blend(zeros, k.compare(VectorOperators.LT, threshold)), m, i << 2);

@@ -134,13 +134,7 @@ final class CpuLinear {
                             int lb, float beta, CpuTensor C, long cOff, int ldc) {
         int part = ((K + kParts - 1) / kParts + 15) / 16 * 16, MN = M * N;
         int n = (K + part - 1) / part;
-        if (parts == null || parts.size() < (long) n * MN) {
-            if (parts != null) {
-                parts.close();
-            }
-            parts = (CpuTensor) memory.alloc("scratch.gemm.kparts", n * MN);
-        }
-        CpuTensor P = parts;
+        CpuTensor P = parts = memory.grown(parts, "scratch.gemm.kparts", (long) n * MN);
         cx.pool.forRange(n, 1, (w, lo, hi) -> {
             for (int p = lo; p < hi; p++) {
                 int k0 = p * part, kn = Math.min(K, k0 + part) - k0;

@@ -22,6 +22,17 @@ final class CpuMemory {
         return new CpuTensor(name, n, live);
     }
 
+    /** A scratch tensor of at least n floats: current if it holds them, else a new one (current is freed). */
+    CpuTensor grown(CpuTensor current, String name, long n) {
+        if (current != null && current.size() >= n) {
+            return current;
+        }
+        if (current != null) {
+            current.close();
+        }
+        return new CpuTensor(name, Math.toIntExact(n), live);
+    }
+
     void upload(Tensor dst, float[] src) {
         of(dst).need(src.length, "the uploaded array's length").fb.put(0, src);
     }
