@@ -158,7 +158,8 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         System.err.println(r.stats().summary(st.name(), L) + "; " + par.threads() + " threads; " + m.head().describe()
                 + (m.head().format == LmHead.Format.INT8 ? " on " + LmHead.Int8Kernel.chosen().name().toLowerCase(Locale.ROOT) : "")
-                + (useDraft ? ", draft head of " + m.draft().size() + " tokens" : ""));
+                + (useDraft ? ", draft head of " + m.draft().size() + " tokens" : "")
+                + "; ternary GEMV " + bitskip.model.infer.PackedGemm.kernelName());
         return 0;
     }
 }

@@ -115,10 +115,17 @@ public final class InferenceBench {
         if (rounds < 1) {
             throw new IllegalArgumentException("--gemv-rounds must be at least 1, got " + rounds);
         }
-        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par);
-        // the int8 head on the kernel decoding uses, and on the Vector API's beside it when that is oneDNN
+        Op copy = copyOp(par), read = readOp(par), gemv = gemvOp(rows, cols, par, false);
+        // the ternary GEMV on the i2_g128 kernel and, where 512-bit vectors are native, on the lookup kernel (the
+        // one decoding uses is marked); the int8 head on the kernel decoding uses, and on the Vector API's beside it
+        // when that is oneDNN
         List<Op> gemvs = new ArrayList<>(List.of(gemv));
-        List<String> names = new ArrayList<>(List.of("ternary gemv"));
+        List<String> names = new ArrayList<>(List.of("ternary gemv (i2_g128" + (PackedGemm.LOOKUP ? ")" : ", decoding's)")));
+        Op lookup = null;
+        if (PackedGemm.LOOKUP || TernaryLut.nativeWidth()) {
+            gemvs.add(lookup = gemvOp(rows, cols, par, true));
+            names.add("ternary gemv (lookup" + (PackedGemm.LOOKUP ? ", decoding's)" : ")"));
+        }
         for (LmHead.Int8Kernel k : LmHead.Int8Kernel.chosen() == LmHead.Int8Kernel.ONEDNN
                 ? new LmHead.Int8Kernel[] {LmHead.Int8Kernel.ONEDNN, LmHead.Int8Kernel.JAVA} : new LmHead.Int8Kernel[] {LmHead.Int8Kernel.JAVA}) {
             gemvs.add(int8HeadOp(rows, cols, xLevels, par, k));
@@ -126,9 +133,11 @@ public final class InferenceBench {
         }
         int G = gemvs.size();
         System.out.printf(Locale.ROOT, "memory: copy of 2 x %d MB float arrays (read + write bytes), sum of a %d MB array, "
-                        + "ternary gemv %dx%d packed i2_g128 (%.1f MB), int8 head gemv %dx%d (%.1f MB); %d rounds%n",
-                COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20, rows, cols, gemv.bytes() / 1e6, rows, cols, gemvs.get(1).bytes() / 1e6,
-                rounds);
+                        + "ternary gemv %dx%d packed i2_g128 (%.1f MB)%s, int8 head gemv %dx%d (%.1f MB); %d rounds "
+                        + "(each GEMV's GB/s counts the bytes of its own layout)%n",
+                COPY_FLOATS * 4L >> 20, READ_FLOATS * 4L >> 20, rows, cols, gemv.bytes() / 1e6,
+                lookup == null ? "" : String.format(Locale.ROOT, " and in the lookup layout (%.1f MB)", lookup.bytes() / 1e6),
+                rows, cols, gemvs.get(gemvs.size() - 1).bytes() / 1e6, rounds);
         // timing every call showed the JIT's final GEMV code arriving only after 15–20 calls
         for (Op g : gemvs) {
             bestGBs(40, 40, g.bytes(), g.run());
@@ -233,7 +242,7 @@ public final class InferenceBench {
     }
 
     /** One GEMV of a random OC × C ternary matrix (valid codes only) with random int8 activations. */
-    static Op gemvOp(int OC, int C, Parallel par) {
+    static Op gemvOp(int OC, int C, Parallel par, boolean lookup) {
         int rb = TernaryPack.i2RowBytes(C), Cp = TernaryPack.i2PaddedCols(C);
         SplittableRandom r = new SplittableRandom(1);
         byte[] packed = randomTernaryBytes(OC * rb, r);
@@ -242,6 +251,11 @@ public final class InferenceBench {
             q[i] = (short) (r.nextInt(255) - 127);
         }
         int[] acc = new int[OC];
+        if (lookup) {
+            short[] lut = TernaryLut.fromI2(packed, OC, C);
+            PackedGemm.TernaryJob job = new PackedGemm.TernaryJob(acc, q, packed, lut, Cp, OC, null);
+            return new Op(() -> PackedGemm.ternary(1, par, job), 2.0 * lut.length);
+        }
         return new Op(() -> PackedGemm.ternary(acc, q, packed, 1, Cp, OC, par), packed.length);
     }
 

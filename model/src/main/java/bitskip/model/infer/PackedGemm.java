@@ -26,7 +26,8 @@ import jdk.incubator.vector.VectorSpecies;
  *   every product is exact in a 16-bit lane (|w·x| ≤ 127·258 < 2^15), pairs of neighbouring products are
  *   added into 32-bit lanes, and the row sum is an exact int32 (so any order gives the same bits).</li>
  * </ul>
- * Both are split over output rows by {@link Parallel}.
+ * All are split over output rows by {@link Parallel}. The ternary products also run by table lookup
+ * ({@link TernaryLut}) where the caller passes that layout: the same sums, fewer operations per weight.
  */
 public final class PackedGemm {
     private PackedGemm() {}
@@ -56,10 +57,17 @@ public final class PackedGemm {
     /** Groups of 128 columns between two flushes of the 16-bit accumulators. */
     private static final int FLUSH = 32;
     /**
-     * Per-thread buffers of the activation codes in the wide vector's column order, one per product of a call
-     * (grow, never shrink).
+     * Per-thread buffers, one per product of a call: the activation codes in the wide vector's column order, or the
+     * lookup kernel's tables.
      */
-    private static final ThreadLocal<short[][]> INTERLEAVED = ThreadLocal.withInitial(() -> new short[1][]);
+    private static final ThreadLocal<short[][]> SCRATCH = ThreadLocal.withInitial(() -> new short[1][]);
+    /** Whether the products take {@link TernaryLut}'s layout where they have it ({@link TernaryLut#preferred}). */
+    public static final boolean LOOKUP = TernaryLut.preferred();
+
+    /** The ternary kernel decoding uses, in words (for reports). */
+    public static String kernelName() {
+        return LOOKUP ? "by table lookup" : "on i2_g128 (" + WIDE.vectorBitSize() + "-bit)";
+    }
 
     static VectorSpecies<Short> wideSpecies(int bits) {
         if (bits == 256) {
@@ -75,9 +83,15 @@ public final class PackedGemm {
      * One product of {@link #ternary(int, Parallel, TernaryJob...)}: acc (N, OC) = q (N, Cp) times the packed
      * (OC, Cp) codes, then epilogue.run(from, to) (may be null) on the thread that computed output rows
      * [from, to) for every n, right after them: a projection's float scaling runs split over the threads with
-     * its rows still in cache instead of alone after the GEMV.
+     * its rows still in cache instead of alone after the GEMV. lut: the same codes in {@link TernaryLut}'s layout, or
+     * null; a call whose products all have one runs on the lookup kernel (the same sums).
      */
-    public record TernaryJob(int[] acc, short[] q, byte[] packed, int Cp, int OC, Parallel.Range epilogue) {
+    public record TernaryJob(int[] acc, short[] q, byte[] packed, short[] lut, int Cp, int OC, Parallel.Range epilogue) {
+        /** A product on the i2_g128 kernel alone (no lookup layout). */
+        public TernaryJob(int[] acc, short[] q, byte[] packed, int Cp, int OC, Parallel.Range epilogue) {
+            this(acc, q, packed, null, Cp, OC, epilogue);
+        }
+
         void check(int N) {
             if (Cp % TernaryPack.GROUP != 0) {
                 throw new IllegalArgumentException("Cp = " + Cp + " must be a multiple of " + TernaryPack.GROUP);
@@ -110,15 +124,15 @@ public final class PackedGemm {
     }
 
     private static void ternary(int N, Parallel par, VectorSpecies<Short> wide, TernaryJob... jobs) {
+        if (java.util.Arrays.stream(jobs).allMatch(t -> t.lut != null)) {
+            lookup(N, par, jobs);
+            return;
+        }
         int k = wide.length() / 16;
         short[][] qi = new short[jobs.length][];
         int[] start = new int[jobs.length + 1];
         long work = 0;
-        short[][] buffers = k > 1 ? INTERLEAVED.get() : null;
-        if (buffers != null && buffers.length < jobs.length) {
-            buffers = java.util.Arrays.copyOf(buffers, jobs.length);
-            INTERLEAVED.set(buffers);
-        }
+        short[][] buffers = k > 1 ? scratch(jobs.length) : null;
         for (int j = 0; j < jobs.length; j++) {
             TernaryJob t = jobs[j];
             t.check(N);
@@ -133,18 +147,74 @@ public final class PackedGemm {
             start[j + 1] = start[j] + t.OC;
             work += (long) N * t.Cp * t.OC / 4;
         }
-        par.forRange(start[jobs.length], work, (from, to) -> {
-            for (int j = 0; j < jobs.length; j++) {
+        forProducts(par, start, work, (j, a, b) -> {
+            TernaryJob t = jobs[j];
+            ternaryRows(t.acc, qi[j], t.packed, N, t.Cp, t.OC, a, b, k);
+            if (t.epilogue != null) {
+                t.epilogue.run(a, b);
+            }
+        });
+    }
+
+    /**
+     * {@link #ternary(int, Parallel, TernaryJob...)} on {@link TernaryLut}: each product's tables built on the calling
+     * thread, then the 32-row blocks of all products one range split over the threads, each block's epilogue on the
+     * thread that computed it.
+     */
+    private static void lookup(int N, Parallel par, TernaryJob... jobs) {
+        short[][] tables = scratch(jobs.length);
+        int[] start = new int[jobs.length + 1];
+        long work = 0;
+        for (int j = 0; j < jobs.length; j++) {
+            TernaryJob t = jobs[j];
+            t.check(N);
+            int size = N * 3 * TernaryLut.words(t.Cp) * TernaryLut.ROWS;
+            if (tables[j] == null || tables[j].length < size) {
+                tables[j] = new short[size];
+            }
+            TernaryLut.tables(tables[j], t.q, N, t.Cp);
+            start[j + 1] = start[j] + TernaryLut.blocks(t.OC);
+            work += (long) N * t.Cp * t.OC / 4;
+        }
+        forProducts(par, start, work, (j, a, b) -> {
+            TernaryJob t = jobs[j];
+            TernaryLut.rows(t.acc, tables[j], t.lut, N, t.Cp, t.OC, a, b);
+            if (t.epilogue != null) {
+                t.epilogue.run(a * TernaryLut.ROWS, Math.min(t.OC, b * TernaryLut.ROWS));
+            }
+        });
+    }
+
+    /** Units [a, b) of product j. */
+    @FunctionalInterface
+    private interface ProductRange {
+        void run(int j, int a, int b);
+    }
+
+    /**
+     * The units of several products (product j's are [start[j], start[j + 1])) as one range split over the threads:
+     * body runs on each product's part of a thread's chunk, in product-local units.
+     */
+    private static void forProducts(Parallel par, int[] start, long work, ProductRange body) {
+        int products = start.length - 1;
+        par.forRange(start[products], work, (from, to) -> {
+            for (int j = 0; j < products; j++) {
                 int a = Math.max(from, start[j]) - start[j], b = Math.min(to, start[j + 1]) - start[j];
                 if (a < b) {
-                    TernaryJob t = jobs[j];
-                    ternaryRows(t.acc, qi[j], t.packed, N, t.Cp, t.OC, a, b, k);
-                    if (t.epilogue != null) {
-                        t.epilogue.run(a, b);
-                    }
+                    body.run(j, a, b);
                 }
             }
         });
+    }
+
+    /** This thread's scratch buffers, at least one per product of a call (grow, never shrink). */
+    private static short[][] scratch(int products) {
+        short[][] buffers = SCRATCH.get();
+        if (buffers.length < products) {
+            buffers = java.util.Arrays.copyOf(buffers, products);
+            SCRATCH.set(buffers);
+        }
+        return buffers;
     }
 
     /**

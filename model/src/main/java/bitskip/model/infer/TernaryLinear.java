@@ -37,6 +37,9 @@ public final class TernaryLinear {
         this.packed = packed;
         this.lnWeight = lnWeight;
         this.lnBias = lnBias;
+        if (PackedGemm.LOOKUP) {
+            lut(); // at load, not in the first token
+        }
     }
 
     /** Quantizes a full-precision (OC, P) weight exactly as training does (Quantize.ternaryForward). */
@@ -52,6 +55,22 @@ public final class TernaryLinear {
         byte[] packed = new byte[OC * TernaryPack.i2RowBytes(P)];
         TernaryPack.packI2(packed, codes, OC, P);
         return new TernaryLinear(name, in, P, OC, alpha, packed, lnWeight, lnBias);
+    }
+
+    private volatile short[] lut;
+
+    /** The codes in {@link TernaryLut}'s layout, built from the packed codes on first use. */
+    public short[] lut() {
+        short[] l = lut;
+        if (l == null) {
+            synchronized (this) {
+                if (lut == null) {
+                    lut = TernaryLut.fromI2(packed, OC, P);
+                }
+                l = lut;
+            }
+        }
+        return l;
     }
 
     /** The codes (OC, P), unpacked. */

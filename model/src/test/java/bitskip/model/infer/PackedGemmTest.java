@@ -47,6 +47,9 @@ class PackedGemmTest {
             PackedGemm.ternary(got, qs, packed, N, Cp, OC, par, PackedGemm.wideSpecies(bits));
             assertArrayEquals(ref, got, bits + "-bit, N " + N + " C " + C + " OC " + OC);
         }
+        int[] got = new int[N * OC]; // the lookup kernel, whichever decoding uses here
+        PackedGemm.ternary(N, par, new PackedGemm.TernaryJob(got, qs, packed, TernaryLut.fromI2(packed, OC, C), Cp, OC, null));
+        assertArrayEquals(ref, got, "lookup, N " + N + " C " + C + " OC " + OC);
     }
 
     @Test
@@ -115,6 +118,11 @@ class PackedGemmTest {
 
     @Test
     void severalProductsInOneCallEqualEachAloneAndEachEpilogueSeesItsRowsOnce() {
+        severalProducts(false);
+        severalProducts(true);
+    }
+
+    private static void severalProducts(boolean lookup) {
         Random r = new Random(11);
         int N = 2;
         int[][] shapes = {{512, 512}, {512, 256}, {384, 1000}}; // (Cp, OC): a chunk may straddle two products
@@ -134,7 +142,7 @@ class PackedGemmTest {
             alone[j] = new int[N * OC];
             PackedGemm.ternary(alone[j], q, packed, N, Cp, OC, Parallel.serial());
             int[] count = seen[j] = new int[OC];
-            jobs[j] = new PackedGemm.TernaryJob(new int[N * OC], q, packed, Cp, OC, (from, to) -> {
+            jobs[j] = new PackedGemm.TernaryJob(new int[N * OC], q, packed, lookup ? TernaryLut.fromI2(packed, OC, Cp) : null, Cp, OC, (from, to) -> {
                 for (int o = from; o < to; o++) {
                     count[o]++;
                 }
@@ -142,10 +150,22 @@ class PackedGemmTest {
         }
         PackedGemm.ternary(N, new Parallel(2), jobs);
         for (int j = 0; j < shapes.length; j++) {
-            assertArrayEquals(alone[j], jobs[j].acc(), "product " + j);
+            assertArrayEquals(alone[j], jobs[j].acc(), "product " + j + (lookup ? ", lookup" : ""));
             for (int o = 0; o < shapes[j][1]; o++) {
-                assertEquals(1, seen[j][o], "product " + j + " row " + o + " epilogue calls");
+                assertEquals(1, seen[j][o], "product " + j + " row " + o + " epilogue calls" + (lookup ? ", lookup" : ""));
             }
         }
+    }
+
+    @Test
+    void theLookupKernelRefusesCodesItCannotSumExactly() {
+        byte[] codes = {1, 0, -1, 2};
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> TernaryLut.pack(codes, 1, 4, 128));
+        assertTrue(bad.getMessage().contains("ternary code 2 at row 0, column 3"), bad.getMessage());
+        short[] q = new short[128];
+        q[5] = 128;
+        IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+                () -> TernaryLut.tables(new short[3 * TernaryLut.words(128) * TernaryLut.ROWS], q, 1, 128));
+        assertTrue(big.getMessage().contains("activation code 128 at column 5"), big.getMessage());
     }
 }
