@@ -181,6 +181,13 @@ final class EquivalenceChecks {
                     ? new Tols(Tol.EXACT, Tol.EXACT, Tol.EXACT, Tol.abs(1e-6, 1e-5)) : EXACT;
             c.same(op.name(), d, tol);
         }
+        // clearing (FILL with +0.0: the cpu backend's memset path) at an offset, over several chunks: the elements
+        // before and after the span keep their values
+        c.both(s -> s.be().pointwise(Pointwise.FILL, s.t(d).at(7), null, null, n - 20, 0.0f));
+        c.same("FILL 0.0 at an offset", d, EXACT);
+        c.both(s -> s.be().pointwise(Pointwise.SIGMOID, s.t(d).at(0), s.t(x).at(0), null, n, 0.0f));
+        c.both(s -> s.be().zero(s.t(d)));
+        c.same("zero", d, EXACT);
         P w = c.rand("w", n), wHat = c.rand("wHat", n);
         c.both(s -> s.be().squaredErrorBackward(s.t(d), s.t(w), s.t(wHat), n, 0.3f));
         c.same("squaredErrorBackward", d, new Tols(Tol.EXACT, Tol.scaled(1e-7, 1e-6), Tol.EXACT, Tol.EXACT));

@@ -35,6 +35,10 @@ final class CpuElementwise {
 
     void pointwise(Pointwise op, Span out, Span a, Span b, int n, float s) {
         Check.positive("n", n);
+        if (op == Pointwise.FILL && Float.floatToRawIntBits(s) == 0) {
+            zero(out, n);
+            return;
+        }
         ByteBuffer o = buffer(out, n, "out"), x = op.readsA() ? buffer(a, n, "a") : null;
         ByteBuffer y = op.readsB() ? buffer(b, n, "b") : null;
         int oo = out.offset(), ao = op.readsA() ? a.offset() : 0, bo = op.readsB() ? b.offset() : 0;
@@ -48,6 +52,18 @@ final class CpuElementwise {
                 scalar(op, o, (oo + i) << 2, x, (ao + i) << 2, y, (bo + i) << 2, s);
             }
         });
+    }
+
+    /**
+     * n floats of +0.0 from out: the C library's memset per chunk (the bytes of +0.0f are all zero). A gradient
+     * buffer is cleared before every op that adds into it (~190 calls per small step); the vector store loop, each
+     * store bounds-checked against the ByteBuffer, cleared 7–8 GB/s.
+     */
+    private void zero(Span out, int n) {
+        CpuTensor t = of(out.tensor()).need(out.offset() + (long) n, "out offset + n");
+        long base = (long) out.offset() << 2;
+        cx.pool.forRange(n, GRAIN, (w, lo, hi) ->
+                org.bytedeco.javacpp.Pointer.memset(new org.bytedeco.javacpp.BytePointer(t.ptr).position(base + ((long) lo << 2)), 0, (long) (hi - lo) << 2));
     }
 
     private static ByteBuffer buffer(Span sp, int n, String what) {
