@@ -131,7 +131,7 @@ final class TernaryLut {
     }
 
     /**
-     * The tables of N activation rows (row n from q[qOff + n·Cp], Cp columns, |code| ≤ {@value #X_MAX}): for triple
+     * The tables of N activation rows (row n from q[n·Cp], Cp columns, |code| ≤ {@value #X_MAX}): for triple
      * t of row n, T[(n·3·words + t)·32 + i] = the sum of the triple's columns weighted by index i's digits (columns
      * past Cp count 0).
      */
