@@ -19,6 +19,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * The element-wise ops (the {@link Pointwise} enum, the dropout mask, AdamW), split over the pool in
@@ -63,7 +65,7 @@ final class CpuElementwise {
         CpuTensor t = of(out.tensor()).need(out.offset() + (long) n, "out offset + n");
         long base = (long) out.offset() << 2;
         cx.pool.forRange(n, GRAIN, (w, lo, hi) ->
-                org.bytedeco.javacpp.Pointer.memset(new org.bytedeco.javacpp.BytePointer(t.ptr).position(base + ((long) lo << 2)), 0, (long) (hi - lo) << 2));
+                Pointer.memset(new BytePointer(t.ptr).position(base + ((long) lo << 2)), 0, (long) (hi - lo) << 2));
     }
 
     private static ByteBuffer buffer(Span sp, int n, String what) {

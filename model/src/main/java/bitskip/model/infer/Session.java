@@ -627,7 +627,7 @@ public final class Session {
         }
         float Q = (float) ((1 << (bits - 1)) - 1);
         int relu2s = (m.config.projectionRelu2() ? 1 : 0) + (thenRelu2 ? 1 : 0);
-        return new PackedGemm.TernaryJob(acc, qs, p.packed, PackedGemm.LOOKUP ? p.lut() : null, p.Cp, p.OC, (from, to) -> {
+        return new PackedGemm.TernaryJob(acc, qs, p.packed, p.lut(), p.Cp, p.OC, (from, to) -> {
             for (int i = 0; i < rows; i++) {
                 RowOps.scaleInts(y, acc, i * p.OC, from, to, (p.alpha * scale[i]) / Q, relu2s);
             }

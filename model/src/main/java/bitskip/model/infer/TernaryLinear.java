@@ -37,9 +37,9 @@ public final class TernaryLinear {
         this.packed = packed;
         this.lnWeight = lnWeight;
         this.lnBias = lnBias;
-        if (PackedGemm.LOOKUP) {
-            lut(); // at load, not in the first token
-        }
+        // built at load (not in the first token), and only where the lookup kernel runs: it is memory the
+        // i2_g128 kernel never reads
+        this.lut = PackedGemm.LOOKUP ? TernaryLut.fromI2(packed, OC, P) : null;
     }
 
     /** Quantizes a full-precision (OC, P) weight exactly as training does (Quantize.ternaryForward). */
@@ -57,20 +57,11 @@ public final class TernaryLinear {
         return new TernaryLinear(name, in, P, OC, alpha, packed, lnWeight, lnBias);
     }
 
-    private volatile short[] lut;
+    private final short[] lut;
 
-    /** The codes in {@link TernaryLut}'s layout, built from the packed codes on first use. */
+    /** The codes in {@link TernaryLut}'s layout where the products run by table lookup ({@link PackedGemm#LOOKUP}), else null. */
     public short[] lut() {
-        short[] l = lut;
-        if (l == null) {
-            synchronized (this) {
-                if (lut == null) {
-                    lut = TernaryLut.fromI2(packed, OC, P);
-                }
-                l = lut;
-            }
-        }
-        return l;
+        return lut;
     }
 
     /** The codes (OC, P), unpacked. */

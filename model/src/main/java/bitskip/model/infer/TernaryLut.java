@@ -88,6 +88,11 @@ final class TernaryLut {
         return (Cp + WORD_COLS - 1) / WORD_COLS;
     }
 
+    /** Shorts of the tables of N activation rows of Cp columns ({@link #tables}): 3·words triples of 32 per row. */
+    static int tableShorts(int N, int Cp) {
+        return N * 3 * words(Cp) * ROWS;
+    }
+
     static int blocks(int OC) {
         return (OC + ROWS - 1) / ROWS;
     }
@@ -141,6 +146,7 @@ final class TernaryLut {
         ShortVector d2 = ShortVector.fromArray(S, DIGITS[2], 0);
         for (int n = 0; n < N; n++) {
             int row = n * Cp, tb = n * triples * ROWS;
+            checkCodes(q, row, Cp);
             for (int t = 0; t < triples; t++) {
                 int c = 3 * t;
                 short x0 = col(q, row, c, Cp), x1 = col(q, row, c + 1, Cp), x2 = col(q, row, c + 2, Cp);
@@ -150,14 +156,28 @@ final class TernaryLut {
     }
 
     private static short col(short[] q, int row, int c, int Cp) {
-        if (c >= Cp) {
-            return 0;
+        return c < Cp ? q[row + c] : 0;
+    }
+
+    /**
+     * Refuses an activation code of the row outside ±{@value #X_MAX}, naming its column: a vector compare per 32
+     * codes, the scalar scan only to name the culprit (a check per element in the table loop cost ~3% of decoding).
+     */
+    private static void checkCodes(short[] q, int row, int Cp) {
+        int c = 0;
+        for (int vb = S.loopBound(Cp); c < vb; c += S.length()) {
+            ShortVector v = ShortVector.fromArray(S, q, row + c);
+            if (v.compare(VectorOperators.LT, (short) -X_MAX).or(v.compare(VectorOperators.GT, (short) X_MAX)).anyTrue()) {
+                break;
+            }
         }
-        int x = q[row + c];
-        if (x < -X_MAX || x > X_MAX) {
-            throw new IllegalArgumentException("activation code " + x + " at column " + c + " (the lookup GEMV takes |code| <= " + X_MAX + ")");
+        for (; c < Cp; c++) {
+            int x = q[row + c];
+            if (x < -X_MAX || x > X_MAX) {
+                throw new IllegalArgumentException("activation code " + x + " at column " + c
+                        + " (the lookup GEMV takes |code| <= " + X_MAX + ")");
+            }
         }
-        return (short) x;
     }
 
     /** Per-thread int32 sums of the blocks a thread computes, across tiles (grow, never shrink). */
@@ -169,7 +189,7 @@ final class TernaryLut {
      * buffer between tiles.
      */
     static void rows(int[] acc, short[] T, short[] lut, int N, int Cp, int OC, int b0, int b1) {
-        int words = words(Cp), blocks = blocks(OC), tableRow = 3 * words * ROWS;
+        int words = words(Cp), blocks = blocks(OC), tableRow = tableShorts(1, Cp);
         int[][] holder = SUMS.get();
         int need = (b1 - b0) * N * ROWS;
         if (holder[0].length < need) {

@@ -44,7 +44,7 @@ class PackedGemmTest {
         }
         for (int bits : new int[] {256, 512}) { // both vector shapes, whatever this machine prefers
             int[] got = new int[N * OC];
-            PackedGemm.ternary(got, qs, packed, N, Cp, OC, par, PackedGemm.wideSpecies(bits));
+            PackedGemm.ternary(got, qs, packed, N, Cp, OC, par, TernaryI2.wideSpecies(bits));
             assertArrayEquals(ref, got, bits + "-bit, N " + N + " C " + C + " OC " + OC);
         }
         int[] got = new int[N * OC]; // the lookup kernel, whichever decoding uses here
@@ -75,7 +75,7 @@ class PackedGemmTest {
         for (int c = 0; c < Cp; c++) {
             q[c] = (short) c;
         }
-        PackedGemm.interleave(qi, q, 1, Cp, k);
+        TernaryI2.interleave(qi, q, 1, Cp, k);
         // block 1, field 3, group 1 of the block (group 3 overall), word 5: column 3·128 + 16·3 + 5
         assertEquals(3 * 128 + 48 + 5, qi[256 + 3 * 32 + 16 + 5]);
         assertEquals(0, qi[0]);
@@ -84,7 +84,7 @@ class PackedGemmTest {
         for (int c = 512; c < Cp; c++) {
             assertEquals(c, qi[c], "the tail group stays in place");
         }
-        assertThrows(IllegalArgumentException.class, () -> PackedGemm.wideSpecies(128));
+        assertThrows(IllegalArgumentException.class, () -> TernaryI2.wideSpecies(128));
     }
 
     @Test
@@ -165,7 +165,12 @@ class PackedGemmTest {
         short[] q = new short[128];
         q[5] = 128;
         IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
-                () -> TernaryLut.tables(new short[3 * TernaryLut.words(128) * TernaryLut.ROWS], q, 1, 128));
+                () -> TernaryLut.tables(new short[TernaryLut.tableShorts(1, 128)], q, 1, 128));
         assertTrue(big.getMessage().contains("activation code 128 at column 5"), big.getMessage());
+        short[] q2 = new short[256]; // the culprit past the first vector of codes, in the second row
+        q2[128 + 100] = -128;
+        IllegalArgumentException late = assertThrows(IllegalArgumentException.class,
+                () -> TernaryLut.tables(new short[TernaryLut.tableShorts(2, 128)], q2, 2, 128));
+        assertTrue(late.getMessage().contains("activation code -128 at column 100"), late.getMessage());
     }
 }
