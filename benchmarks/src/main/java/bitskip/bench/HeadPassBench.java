@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.Random;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.openblas.global.openblas;
 import org.bytedeco.openblas.global.openblas_full;
 
@@ -19,7 +20,8 @@ import org.bytedeco.openblas.global.openblas_full;
  * One training head pass of a preset (N = batch × ctx rows against the V × C head) taken apart: for each chunk of
  * rows, the logits product, the cross-entropy rows, the dX product and the weight gradient's product, each timed
  * (the ops of {@code Backend.headLoss}, called one by one on the cpu backend), then OpenBLAS's own threads on the
- * same three shapes at one chunk, as the baseline the engine's blocks on its pool are held against.
+ * same three shapes at one chunk, as the baseline the engine's blocks on its pool are held against, and one core's
+ * share of a chunk with OpenBLAS and with oneDNN on one thread.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp … bitskip.bench.HeadPassBench PRESET BATCH [CHUNK_ROWS] [fp32|bf16] [ROUNDS]</pre>
  */
@@ -71,6 +73,38 @@ public final class HeadPassBench {
         }
         if (precision == Precision.FP32) {
             openblasThreads(R, C, V, rounds);
+            oneCore(R, C, V, rounds);
+        }
+    }
+
+    /**
+     * One core's share of the chunk's three products (half of V, as one of two threads gets it) on one thread,
+     * OpenBLAS's sgemm against oneDNN's (dnnl_sgemm; OMP_NUM_THREADS=1 keeps it on one thread): what a single core
+     * reaches at these shapes with either library, against the FMA units' rate ({@link FmaPeak}).
+     */
+    private static void oneCore(int R, int C, int V, int rounds) {
+        openblas_full.openblas_set_num_threads(1);
+        int Vh = V / 2;
+        FloatPointer x = filled((long) R * C), w = filled((long) Vh * C), g = filled((long) R * Vh), dx = filled((long) R * C),
+                dw = filled((long) Vh * C);
+        double flops = 2.0 * R * C * Vh;
+        byte n = 'N', t = 'T';
+        for (int round = 0; round < rounds; round++) {
+            long t0 = System.nanoTime();
+            openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, openblas.CblasTrans, R, Vh, C, 1f, x, C, w, C, 0f, g, Vh);
+            long t1 = System.nanoTime();
+            dnnl.dnnl_sgemm(n, t, R, Vh, C, 1f, x, C, w, C, 0f, g, Vh);
+            long t2 = System.nanoTime();
+            openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, openblas.CblasNoTrans, R, C, Vh, 1f, g, Vh, w, C, 1f, dx, C);
+            long t3 = System.nanoTime();
+            dnnl.dnnl_sgemm(n, n, R, C, Vh, 1f, g, Vh, w, C, 1f, dx, C);
+            long t4 = System.nanoTime();
+            openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasTrans, openblas.CblasNoTrans, Vh, C, R, 1f, g, Vh, x, C, 1f, dw, C);
+            long t5 = System.nanoTime();
+            dnnl.dnnl_sgemm(t, n, Vh, C, R, 1f, g, Vh, x, C, 1f, dw, C);
+            long t6 = System.nanoTime();
+            System.out.printf(Locale.ROOT, "one core, half of V: logits OpenBLAS %.0f / oneDNN %.0f GFLOP/s | dX %.0f / %.0f | dW %.0f / %.0f%n",
+                    flops / (t1 - t0), flops / (t2 - t1), flops / (t3 - t2), flops / (t4 - t3), flops / (t5 - t4), flops / (t6 - t5));
         }
     }
 
