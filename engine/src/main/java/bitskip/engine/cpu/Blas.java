@@ -76,4 +76,29 @@ final class Blas {
                 transB ? openblas.CblasTrans : openblas.CblasNoTrans,
                 M, Nc, K, alpha, va.at(A, aOff), lda, vb.at(B, bOff), ldb, beta, vc.at(C, cOff), ldc);
     }
+
+    /**
+     * {@link #sgemm} on oneDNN's sgemm (row-major too) instead of OpenBLAS's, on the calling thread alone
+     * (OMP_NUM_THREADS=1, {@link #ONEDNN_LONG_K}). Its result does not depend on the operands' alignment (checked
+     * bit for bit over 84 combinations of element offsets at the head's dX part shape).
+     */
+    void sgemmOneDnn(boolean transA, boolean transB, int M, int Nc, int K, float alpha,
+                     CpuTensor A, long aOff, int lda, CpuTensor B, long bOff, int ldb,
+                     float beta, CpuTensor C, long cOff, int ldc) {
+        if (M <= 0 || Nc <= 0) {
+            return;
+        }
+        Dnnl.check(org.bytedeco.dnnl.global.dnnl.dnnl_sgemm((byte) (transA ? 'T' : 'N'), (byte) (transB ? 'T' : 'N'),
+                M, Nc, K, alpha, va.at(A, aOff), lda, vb.at(B, bOff), ldb, beta, vc.at(C, cOff), ldc), "dnnl_sgemm");
+    }
+
+    /**
+     * Whether the parts of a product cut along K ({@link CpuLinear#kParts}: the LM head's dX, R × C from R × V
+     * times V × C) run on oneDNN's sgemm: 192–197 GFLOP/s on one core at those parts (512 × 256 or 512 × 512 ×
+     * 4,096) where OpenBLAS's runs 174–178 (AVX-512, Cooperlake kernels); OpenBLAS is faster at the head's other two
+     * products, so only these change. Needs oneDNN loaded and OMP_NUM_THREADS=1 (one thread per call, as every
+     * product of the pool); otherwise, or with -Dbitskip.cpu.longK=openblas, OpenBLAS (other last bits).
+     */
+    static final boolean ONEDNN_LONG_K = !"openblas".equals(System.getProperty("bitskip.cpu.longK", "onednn"))
+            && Dnnl.loadReason() == null && Dnnl.ompReason() == null;
 }

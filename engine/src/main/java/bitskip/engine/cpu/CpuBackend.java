@@ -182,6 +182,7 @@ public final class CpuBackend implements Backend {
     @Override
     public String description() {
         String products = bf16 == null ? "OpenBLAS sgemm (" + Blas.config() + ")"
+                + (Blas.ONEDNN_LONG_K ? ", oneDNN sgemm for products cut along a long K (the LM head's dX)" : "")
                 : "oneDNN bf16 products (" + Dnnl.implementation(256, 256, 256) + ", float32 accumulation)";
         return "CPU: " + products + " + " + (cx.vector ? "Vector API " + Vec.S : "scalar Java")
                 + ", " + cx.threads + " thread" + (cx.threads == 1 ? "" : "s") + ", off-heap tensors";

@@ -139,7 +139,9 @@ final class CpuLinear {
             for (int p = lo; p < hi; p++) {
                 int k0 = p * part, kn = Math.min(K, k0 + part) - k0;
                 long ao = aOff + (tA ? (long) k0 * la : k0), bo = bOff + (tB ? k0 : (long) k0 * lb);
-                if (half == null) {
+                if (half == null && Blas.ONEDNN_LONG_K) {
+                    blas[w].sgemmOneDnn(tA, tB, M, N, kn, alpha, A, ao, la, B, bo, lb, 0.0f, P, (long) p * MN, N);
+                } else if (half == null) {
                     blas[w].sgemm(tA, tB, M, N, kn, alpha, A, ao, la, B, bo, lb, 0.0f, P, (long) p * MN, N);
                 } else {
                     half.thread(w).matmul(new Dnnl.Key(M, N, kn, tA, la, tB, lb, N, alpha, 0.0f), A16.buffer().base, ao,

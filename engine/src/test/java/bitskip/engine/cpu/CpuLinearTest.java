@@ -1,6 +1,7 @@
 package bitskip.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.abort;
 
 import bitskip.engine.Requirements;
@@ -26,6 +27,16 @@ class CpuLinearTest {
         assertEquals(1, CpuLinear.kParts(50_257, 256, 512), "the head's weight gradient: C large");
         assertEquals(1, CpuLinear.kParts(512, 256, 8191), "K under two parts");
         assertEquals(1, CpuLinear.kParts(2048, 1024, 50_257), "C over the scratch bound");
+    }
+
+    /**
+     * Under the build's OMP_NUM_THREADS=1 the parts run on oneDNN's sgemm, so that EquivalenceChecks' split-K
+     * cases and the determinism test check that path (a oneDNN that failed to load would leave it untested).
+     */
+    @Test
+    void thePartsRunOnOneDnnInTheBuild() {
+        assertEquals("1", System.getenv("OMP_NUM_THREADS"), "the build runs the tests with OMP_NUM_THREADS=1");
+        assertTrue(Blas.ONEDNN_LONG_K, "oneDNN did not load: " + Dnnl.loadReason());
     }
 
     /** The shape CpuBackendDeterminismTest runs on one and two threads (the parts are a function of K alone). */
