@@ -44,7 +44,7 @@ if [ "$TORCH_PRECISION" != fp32 ]; then
 fi
 
 echo "bitskip side: precision $PRECISION; both sides: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset, OpenBLAS detects the CPU} (OpenBLAS core: $(OPENBLAS_VERBOSE=2 $PY -c 'import torch; torch.ones(2, 2) @ torch.ones(2, 2)' 2>&1 | grep -m1 -o 'Core: .*'))"
-echo "PyTorch side: $PYSCRIPT, precision $TORCH_PRECISION; $THREADS threads; $STEPS measured steps after $WARMUP warm-up; $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "PyTorch side: $PYSCRIPT, precision $TORCH_PRECISION; $THREADS threads; $STEPS measured steps after $WARMUP warm-up; $(getconf _NPROCESSORS_ONLN) cores (online); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
 echo "| config | bitskip tokens/s | PyTorch tokens/s | speed ratio | sgemm peak GFLOP/s (head shape) | bitskip GFLOP/s (of peak) | PyTorch GFLOP/s (of peak) | bitskip peak RSS MiB | PyTorch peak RSS MiB | RSS ratio | load before |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
