@@ -2,6 +2,7 @@ package bitskip.engine.cpu;
 
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.openblas.global.openblas;
 import org.bytedeco.openblas.global.openblas_full;
 
@@ -88,7 +89,7 @@ final class Blas {
         if (M <= 0 || Nc <= 0) {
             return;
         }
-        Dnnl.check(org.bytedeco.dnnl.global.dnnl.dnnl_sgemm((byte) (transA ? 'T' : 'N'), (byte) (transB ? 'T' : 'N'),
+        Dnnl.check(dnnl.dnnl_sgemm((byte) (transA ? 'T' : 'N'), (byte) (transB ? 'T' : 'N'),
                 M, Nc, K, alpha, va.at(A, aOff), lda, vb.at(B, bOff), ldb, beta, vc.at(C, cOff), ldc), "dnnl_sgemm");
     }
 
